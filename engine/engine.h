@@ -1,0 +1,254 @@
+/* engine.h - the storage engine: one LMDB environment, a command codec and deterministic apply. */
+#ifndef IM_ENGINE_H
+#define IM_ENGINE_H
+
+#include "common.h"
+
+/*
+ * The engine owns one LMDB environment in a directory.  Writes happen only by
+ * applying commands (eng_apply), which are the entries of the Raft log: the
+ * bytes produced by eng_cmd_encode().  Apply is deterministic: it depends only
+ * on the stored state and the command bytes (time and ids are stamped in by the
+ * proposer).  The applied log index is written in the same LMDB transaction as
+ * the effects, and eng_apply() skips entries whose index is not above it, so a
+ * replay after a crash applies nothing twice (design.md promises 4 and 5).
+ *
+ * Group commit: eng_apply() works inside one open write transaction that it
+ * begins on demand; eng_flush() commits it.  Each command runs in a nested
+ * transaction, so a command that fails leaves no partial effect.  Until
+ * eng_flush() returns 0 nothing of the batch is visible to readers, and the
+ * caller must not acknowledge the commands of the batch.
+ *
+ * Commits use MDB_NOSYNC: durability comes from the Raft log's fsync.
+ * eng_sync() forces the data to disk (used before a Raft snapshot claims an
+ * index).
+ *
+ * Threading: an engine is used from one thread (the loop thread).
+ */
+
+struct eng;
+
+/* Options for eng_open(). */
+struct eng_opts {
+	const char *dir;   /* data directory of the LMDB environment; created if missing */
+	size_t map_size;   /* initial map size in bytes (0: 64 MiB) */
+	size_t map_max;    /* the map grows up to this size (0: 1 TiB); then writes are refused */
+	bool read_only;    /* open for offline inspection (imlog check) */
+};
+
+/*
+ * Opens (creating if needed) the environment in o->dir and checks the schema
+ * version in the meta table.  On success *out owns the engine; eng_close()
+ * frees it.  Errors: -errno, IM_EVERSION (written by a newer schema),
+ * IM_ECORRUPT, IM_ESTORAGE.  On error *out is NULL and, if errmsg is not NULL,
+ * a description is written there (errmsg_len bytes at most).
+ */
+int eng_open(struct eng **out, const struct eng_opts *o, char *errmsg, size_t errmsg_len);
+
+/* Commits nothing: an open batch is aborted.  Safe with NULL. */
+void eng_close(struct eng *e);
+
+/* The last error's description (wrapped context), valid until the next call. */
+const char *eng_errmsg(const struct eng *e);
+
+/* ---------------------------------------------------------------- records */
+
+/* Token status values, as OpenIM keeps them (openim-protocol.md §2.3). */
+enum { ENG_TOKEN_NORMAL = 0, ENG_TOKEN_INVALID = 1, ENG_TOKEN_KICKED = 2, ENG_TOKEN_EXPIRED = 3 };
+
+/* Limits enforced by the codec and apply (keys of LMDB stay below 511 bytes). */
+#define ENG_ID_MAX       128   /* userID, groupID, ... */
+#define ENG_TEXT_MAX     65535 /* nickname, faceURL, ex, ... */
+#define ENG_TOKEN_MAX    320   /* a JWT */
+#define ENG_BATCH_MAX    10000 /* users in one register command */
+
+/* A user row (sdkws.UserInfo).  Strings are views, valid as documented where returned. */
+struct eng_user {
+	struct im_str user_id;
+	struct im_str nickname;
+	struct im_str face_url;
+	struct im_str ex;
+	int64_t create_time;       /* ms */
+	int32_t app_manger_level;  /* sic: OpenIM's spelling */
+	int32_t global_recv_msg_opt;
+};
+
+/* ---------------------------------------------------------------- commands */
+
+enum eng_cmd_type {
+	ENG_CMD_NOOP = 1,          /* no effect but the applied index */
+	ENG_CMD_USER_REGISTER = 2, /* register users; all or nothing: an existing id fails the command */
+	ENG_CMD_USER_UPDATE = 3,   /* overwrite fields of one existing user (see field mask) */
+	ENG_CMD_TOKEN_ISSUE = 4,   /* store a new token; multi-login policy applied (§2.3) */
+	ENG_CMD_TOKEN_KICK = 5,    /* mark every token of (user, platform) kicked (force_logout) */
+};
+
+/* Field mask bits for ENG_CMD_USER_UPDATE. */
+enum {
+	ENG_USER_NICKNAME = 1u << 0,
+	ENG_USER_FACE_URL = 1u << 1,
+	ENG_USER_EX = 1u << 2,
+	ENG_USER_GLOBAL_RECV_MSG_OPT = 1u << 3,
+	ENG_USER_APP_MANGER_LEVEL = 1u << 4,
+};
+
+/*
+ * A decoded command.  Strings are views into the buffer given to
+ * eng_cmd_decode() (or, for encoding, owned by the caller).  `users` points to
+ * an array the caller owns (encode) or that eng_cmd_decode() allocated in
+ * `cmd->alloc` (free with eng_cmd_release()).
+ */
+struct eng_cmd {
+	uint8_t type;      /* enum eng_cmd_type */
+	int64_t now_ms;    /* proposer's wall clock, the only time apply may use */
+	union {
+		struct {
+			uint32_t n;
+			struct eng_user *users;
+		} user_register;
+		struct {
+			uint32_t mask; /* ENG_USER_* bits: which fields of `user` to write */
+			struct eng_user user;
+		} user_update;
+		struct {
+			struct im_str user_id;
+			int32_t platform_id;
+			struct im_str token;
+			int64_t expire_at;    /* seconds: the JWT's exp */
+			int32_t policy;       /* multi-login policy (1 = kick the same platform) */
+			int32_t max_per_platform; /* for policy 0 */
+		} token_issue;
+		struct {
+			struct im_str user_id;
+			int32_t platform_id;
+		} token_kick;
+	} u;
+	void *alloc; /* decode-time allocation, released by eng_cmd_release() */
+};
+
+/*
+ * Command wire format (docs/storage.md): a 12-byte header
+ *   magic "IM" | version u8 (1) | type u8 | payload length u32 BE | CRC-32 of payload u32 BE
+ * followed by the payload (big-endian integers, strings as u32 BE length + bytes).
+ */
+#define ENG_CMD_HEADER 12
+#define ENG_CMD_MAX    (16u << 20) /* a command is at most 16 MiB */
+
+/*
+ * Encodes cmd into out (appended).  Returns 0, IM_EINVAL (a field over its
+ * limit, unknown type), IM_ETOOBIG or -ENOMEM.
+ */
+int eng_cmd_encode(const struct eng_cmd *cmd, struct im_buf *out);
+
+/*
+ * Decodes len bytes at buf into cmd.  Checks magic, version, length, CRC and
+ * every field's bounds; never reads outside [buf, buf+len).  Returns 0,
+ * IM_ECORRUPT, IM_ECHECKSUM, IM_EVERSION or -ENOMEM.  On success call
+ * eng_cmd_release(cmd) when done; views point into buf.
+ */
+int eng_cmd_decode(const void *buf, size_t len, struct eng_cmd *cmd);
+void eng_cmd_release(struct eng_cmd *cmd);
+
+/* ---------------------------------------------------------------- apply */
+
+/* The outcome of one command, reported to whoever proposed it. */
+struct eng_result {
+	int code;          /* 0, or a project code: IM_EEXIST, IM_ENOTFOUND, IM_EINVAL, IM_ECORRUPT */
+	bool skipped;      /* index was already applied: nothing happened now */
+	char detail[160];  /* for errors: e.g. the user id that exists */
+};
+
+/*
+ * Applies the command at log index `index` (must be > 0).  If index <= the
+ * applied index, sets res->skipped and returns 0.  A command that decodes
+ * badly or breaks a rule (an existing user on register, ...) still consumes
+ * its index: it returns 0 with res->code set and no other effect, because
+ * every node must make the same decision.
+ *
+ * Returns non-zero only for storage failures that mean "not applied, try
+ * again": IM_EFULL when the map cannot grow further (writes are refused until
+ * the limit is raised; reads go on), IM_ESTORAGE, -ENOMEM.  In that case
+ * nothing of this command is applied and the applied index is unchanged.
+ */
+int eng_apply(struct eng *e, uint64_t index, const void *buf, size_t len, struct eng_result *res);
+
+/*
+ * Commits the open batch, if any, and then grows the map when it is more than
+ * three quarters used.  Returns 0, IM_EFULL, IM_ESTORAGE.  If the commit fails
+ * the batch is lost in memory: the engine's applied index goes back to what is
+ * on disk, and the caller must re-apply from there (the Raft glue treats this
+ * as fatal and restarts from the log).
+ */
+int eng_flush(struct eng *e);
+
+/* True while a batch is open (eng_apply ran since the last eng_flush). */
+bool eng_dirty(const struct eng *e);
+
+/* Flushes, then fsyncs the environment (mdb_env_sync(force=1)). */
+int eng_sync(struct eng *e);
+
+/* The applied index: of the open batch if any, else of the last commit. */
+uint64_t eng_applied_index(const struct eng *e);
+
+/* True once apply hit IM_EFULL at map_max; cleared by a successful apply. */
+bool eng_full(const struct eng *e);
+
+/* ---------------------------------------------------------------- reads */
+
+/*
+ * A read snapshot (LMDB read transaction).  Views returned by the readers are
+ * valid until eng_read_end().  One read txn at a time per engine on the loop
+ * thread (it is reused with mdb_txn_reset/renew).
+ */
+struct eng_rtxn;
+int eng_read_begin(struct eng *e, struct eng_rtxn **out);
+void eng_read_end(struct eng_rtxn *r);
+
+/* 0 and *out filled, IM_ENOTFOUND, IM_ECORRUPT. */
+int eng_user_get(struct eng_rtxn *r, struct im_str user_id, struct eng_user *out);
+
+/* Number of registered users. */
+uint64_t eng_user_count(struct eng_rtxn *r);
+
+/*
+ * Calls cb for users in registration order, skipping `offset` and stopping
+ * after `limit` (0: no limit) or when cb returns non-zero (that value is
+ * returned).  Returns 0 or an error.
+ */
+typedef int (*eng_user_cb)(const struct eng_user *u, void *arg);
+int eng_user_scan(struct eng_rtxn *r, uint64_t offset, uint64_t limit, eng_user_cb cb, void *arg);
+
+/*
+ * Looks up the status of `token` for (user, platform).  Returns 0 and
+ * *status, or IM_ENOTFOUND when the token is not stored.  *any_for_platform
+ * (if not NULL) tells whether any token is stored for (user, platform).
+ */
+int eng_token_status(struct eng_rtxn *r, struct im_str user_id, int32_t platform_id,
+		     struct im_str token, int *status, bool *any_for_platform);
+
+/* One stored token. */
+struct eng_token {
+	struct im_str user_id;
+	int32_t platform_id;
+	struct im_str token;
+	int status;
+	int64_t expire_at; /* seconds */
+};
+typedef int (*eng_token_cb)(const struct eng_token *t, void *arg);
+/* Calls cb for each stored token of user (platform_id < 0: every platform). */
+int eng_token_scan(struct eng_rtxn *r, struct im_str user_id, int32_t platform_id, eng_token_cb cb,
+		   void *arg);
+
+/* ---------------------------------------------------------------- offline */
+
+/*
+ * Verifies that every index agrees with the stored data (like SQLite's
+ * integrity_check): each user has exactly one registration-order entry and
+ * each entry names an existing user; the user count in meta matches; every
+ * record decodes; every token belongs to a registered user.  Writes one line
+ * per problem to `report` (may be NULL).  Returns the number of problems (0 =
+ * consistent) or a negative error.
+ */
+int eng_check(struct eng *e, struct im_buf *report);
+
+#endif
