@@ -13,8 +13,8 @@
 const char *im_strerror(int err)
 {
 	switch (err) {
-#define IM_ERR_CASE(name, value, text)                                                   \
-	case name:                                                                       \
+#define IM_ERR_CASE(name, value, text)                                                             \
+	case name:                                                                                 \
 		return text;
 		IM_ERR_MAP(IM_ERR_CASE)
 #undef IM_ERR_CASE

@@ -8,9 +8,9 @@
 #include <string.h>
 
 #define IM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define IM_UNUSED(x)    ((void)(x))
-#define IM_MIN(a, b)    ((a) < (b) ? (a) : (b))
-#define IM_MAX(a, b)    ((a) > (b) ? (a) : (b))
+#define IM_UNUSED(x)	((void)(x))
+#define IM_MIN(a, b)	((a) < (b) ? (a) : (b))
+#define IM_MAX(a, b)	((a) > (b) ? (a) : (b))
 
 /*
  * Project error codes.  Functions return 0 on success and a negative value on
@@ -18,21 +18,21 @@
  * which live in a reserved range far from any errno.  One X-macro table yields
  * the enum and im_strerror().
  */
-#define IM_ERR_MAP(X)                                                                    \
-	X(IM_EBASE, -20000, "base of the project range")                                \
-	X(IM_ECORRUPT, -20001, "corrupt record")                                         \
-	X(IM_ECHECKSUM, -20002, "checksum mismatch")                                     \
-	X(IM_EVERSION, -20003, "unsupported format version")                             \
-	X(IM_EFULL, -20004, "storage full")                                              \
-	X(IM_ENOTFOUND, -20005, "not found")                                             \
-	X(IM_EEXIST, -20006, "already exists")                                           \
-	X(IM_EINVAL, -20007, "invalid argument")                                         \
-	X(IM_ETOOBIG, -20008, "too large")                                               \
-	X(IM_ESTORAGE, -20009, "storage error")                                          \
-	X(IM_ENOTLEADER, -20010, "not the leader")                                       \
-	X(IM_ESHUTDOWN, -20011, "shutting down")                                         \
-	X(IM_ERAFT, -20012, "raft error")                                                \
-	X(IM_EREADONLY, -20013, "storage refuses writes")                                \
+#define IM_ERR_MAP(X)                                                                              \
+	X(IM_EBASE, -20000, "base of the project range")                                           \
+	X(IM_ECORRUPT, -20001, "corrupt record")                                                   \
+	X(IM_ECHECKSUM, -20002, "checksum mismatch")                                               \
+	X(IM_EVERSION, -20003, "unsupported format version")                                       \
+	X(IM_EFULL, -20004, "storage full")                                                        \
+	X(IM_ENOTFOUND, -20005, "not found")                                                       \
+	X(IM_EEXIST, -20006, "already exists")                                                     \
+	X(IM_EINVAL, -20007, "invalid argument")                                                   \
+	X(IM_ETOOBIG, -20008, "too large")                                                         \
+	X(IM_ESTORAGE, -20009, "storage error")                                                    \
+	X(IM_ENOTLEADER, -20010, "not the leader")                                                 \
+	X(IM_ESHUTDOWN, -20011, "shutting down")                                                   \
+	X(IM_ERAFT, -20012, "raft error")                                                          \
+	X(IM_EREADONLY, -20013, "storage refuses writes")                                          \
 	X(IM_ELAST, -20014, "end of the project range")
 
 enum im_err {
@@ -87,13 +87,13 @@ void im_buf_free(struct im_buf *b);
 enum im_log_level { IM_LOG_DEBUG, IM_LOG_INFO, IM_LOG_WARN, IM_LOG_ERROR, IM_LOG_OFF };
 extern int im_log_level;
 void im_log_write(int level, const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 int im_log_level_parse(const char *s);
 
-#define IM_LOG(level, ...)                                                               \
-	do {                                                                             \
-		if ((level) >= im_log_level)                                             \
-			im_log_write((level), __FILE__, __LINE__, __VA_ARGS__);          \
+#define IM_LOG(level, ...)                                                                         \
+	do {                                                                                       \
+		if ((level) >= im_log_level)                                                       \
+			im_log_write((level), __FILE__, __LINE__, __VA_ARGS__);                    \
 	} while (0)
 #ifdef NDEBUG
 #define IM_DEBUG(...) ((void)0)

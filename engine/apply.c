@@ -1,1 +1,346 @@
-/* stub: being written */
+/* apply.c - the deterministic effect of each command type on the tables. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "engine_int.h"
+
+/*
+ * Each handler runs inside the nested txn that eng_apply() opened for one
+ * command.  It returns 0 (effects kept), ENG__REJECT after filling res (a rule
+ * was broken: eng_apply() drops every effect) or a negative storage error.
+ * A handler reads nothing but the txn and the command: no clock, no random.
+ */
+
+/* Fills res for a broken rule; the detail names the offending value. */
+static int reject(struct eng_result *res, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int reject(struct eng_result *res, int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	res->code = code;
+	vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+	va_end(ap);
+	return ENG__REJECT;
+}
+
+/* Prints at most 64 bytes of an id for a detail message. */
+#define ID_FMT	   "%.*s"
+#define ID_ARG(id) (int)IM_MIN((id).n, 64u), (id).p
+
+static int put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
+	       const void *v, size_t vn, unsigned int flags, const char *what)
+{
+	MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
+	int rc = mdb_put(txn, e->dbi[t], &key, &val, flags);
+	return rc ? eng__from_mdb(e, rc, what) : 0;
+}
+
+/* ---------------------------------------------------------------- users */
+
+/* Encodes u (with seq) into the engine's scratch buffer. */
+static int user_record(struct eng *e, const struct eng_user *u, uint64_t seq, MDB_val *out)
+{
+	size_t n = eng__user_rec_size(u);
+	e->scratch.len = 0;
+	int rv = im_buf_reserve(&e->scratch, n);
+	if (rv != 0)
+		return eng__errf(e, rv, "user record: out of memory");
+	eng__user_rec_encode((unsigned char *)e->scratch.p, u, seq);
+	*out = (MDB_val){n, e->scratch.p};
+	return 0;
+}
+
+/* USER_REGISTER: all or nothing.  Each user gets the next sequence. */
+static int user_register(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+			 struct eng_result *res)
+{
+	uint32_t n = cmd->u.user_register.n;
+	if (n == 0)
+		return reject(res, IM_EINVAL, "no users to register");
+	/* The counters are read in the child, so an abort also undoes them. */
+	uint64_t count, seq;
+	int rv = eng__meta_get_u64(e, txn, ENG__META_USERS, &count);
+	if (rv == 0)
+		rv = eng__meta_get_u64(e, txn, ENG__META_USER_SEQ, &seq);
+	if (rv != 0)
+		return rv == IM_ENOTFOUND ? IM_ECORRUPT : rv;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct eng_user *u = &cmd->u.user_register.users[i];
+		if (!eng__id_valid(u->user_id))
+			return reject(res, IM_EINVAL, "user %" PRIu32 ": empty userID", i);
+		MDB_val key = {u->user_id.n, (void *)u->user_id.p}, val;
+		rv = user_record(e, u, seq, &val);
+		if (rv != 0)
+			return rv;
+		/* NOOVERWRITE also catches a duplicate earlier in this command. */
+		int rc = mdb_put(txn, e->dbi[ENG__T_USERS], &key, &val, MDB_NOOVERWRITE);
+		if (rc == MDB_KEYEXIST)
+			return reject(res, IM_EEXIST, "userID " ID_FMT " already exists",
+				      ID_ARG(u->user_id));
+		if (rc != 0)
+			return eng__from_mdb(e, rc, "mdb_put users");
+		/* The order index: sequence -> userID, for paging. */
+		unsigned char sk[8];
+		im_put_be64(sk, seq);
+		key = (MDB_val){8, sk};
+		val = (MDB_val){u->user_id.n, (void *)u->user_id.p};
+		rc = mdb_put(txn, e->dbi[ENG__T_USER_ORDER], &key, &val, MDB_NOOVERWRITE);
+		if (rc == MDB_KEYEXIST)
+			return reject(res, IM_ECORRUPT, "user_order sequence %" PRIu64 " is taken",
+				      seq);
+		if (rc != 0)
+			return eng__from_mdb(e, rc, "mdb_put user_order");
+		seq++;
+	}
+	rv = eng__meta_put_u64(e, txn, ENG__META_USERS, count + n);
+	if (rv == 0)
+		rv = eng__meta_put_u64(e, txn, ENG__META_USER_SEQ, seq);
+	return rv;
+}
+
+#define USER_MASK_ALL                                                                              \
+	(ENG_USER_NICKNAME | ENG_USER_FACE_URL | ENG_USER_EX | ENG_USER_GLOBAL_RECV_MSG_OPT |      \
+	 ENG_USER_APP_MANGER_LEVEL)
+
+/* USER_UPDATE: overwrite the masked fields of one existing user. */
+static int user_update(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+		       struct eng_result *res)
+{
+	const struct eng_user *in = &cmd->u.user_update.user;
+	uint32_t mask = cmd->u.user_update.mask;
+	if (!eng__id_valid(in->user_id))
+		return reject(res, IM_EINVAL, "empty userID");
+	if (mask & ~(uint32_t)USER_MASK_ALL)
+		return reject(res, IM_EINVAL, "unknown field mask 0x%" PRIx32, mask);
+	MDB_val key = {in->user_id.n, (void *)in->user_id.p}, val;
+	int rc = mdb_get(txn, e->dbi[ENG__T_USERS], &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return reject(res, IM_ENOTFOUND, "userID " ID_FMT " not found",
+			      ID_ARG(in->user_id));
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_get users");
+	struct eng_user u;
+	uint64_t seq;
+	int rv = eng__user_rec_decode(val.mv_data, val.mv_size, in->user_id, &u, &seq);
+	if (rv != 0)
+		return reject(res, IM_ECORRUPT, "userID " ID_FMT ": stored record: %s",
+			      ID_ARG(in->user_id), im_strerror(rv));
+	/* Masked fields come from the command, the rest from the record. */
+	if (mask & ENG_USER_NICKNAME)
+		u.nickname = in->nickname;
+	if (mask & ENG_USER_FACE_URL)
+		u.face_url = in->face_url;
+	if (mask & ENG_USER_EX)
+		u.ex = in->ex;
+	if (mask & ENG_USER_GLOBAL_RECV_MSG_OPT)
+		u.global_recv_msg_opt = in->global_recv_msg_opt;
+	if (mask & ENG_USER_APP_MANGER_LEVEL)
+		u.app_manger_level = in->app_manger_level;
+	/* The views in u point into the map: encode them before the put. */
+	rv = user_record(e, &u, seq, &val);
+	if (rv != 0)
+		return rv;
+	return put(e, txn, ENG__T_USERS, key.mv_data, key.mv_size, val.mv_data, val.mv_size, 0,
+		   "mdb_put users");
+}
+
+/* ---------------------------------------------------------------- tokens */
+
+/* Platform ids are stored as one key byte. */
+static bool platform_ok(int32_t p)
+{
+	return p >= 0 && p <= 255;
+}
+
+/* Sets the status of the token under cursor c (value val) in place. */
+static int token_set_status(struct eng *e, MDB_cursor *c, MDB_val *key, const MDB_val *val,
+			    int status)
+{
+	struct eng__token_val tv;
+	unsigned char b[ENG__TOKEN_VAL_LEN];
+	if (eng__token_val_decode(val->mv_data, val->mv_size, &tv) != 0)
+		return eng__errf(e, IM_ECORRUPT, "token value does not decode");
+	tv.status = status;
+	eng__token_val_encode(b, &tv);
+	MDB_val v = {sizeof(b), b};
+	int rc = mdb_cursor_put(c, key, &v, MDB_CURRENT);
+	return rc ? eng__from_mdb(e, rc, "mdb_cursor_put tokens") : 0;
+}
+
+/* Deletes every token of the user that is not NORMAL or has expired. */
+static int token_cleanup(struct eng *e, MDB_cursor *c, struct im_str user, int64_t now_s)
+{
+	unsigned char pfx[ENG__TOKEN_KEY_MAX];
+	size_t pn = eng__token_key(pfx, user, -1, (struct im_str){NULL, 0});
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	int rv;
+	while ((rv = eng__prefix_step(e, c, pfx, pn, &key, &val, op)) == 0) {
+		struct eng__token_val tv;
+		op = MDB_NEXT;
+		/* A value that does not decode is dropped like an invalid token. */
+		if (eng__token_val_decode(val.mv_data, val.mv_size, &tv) == 0 &&
+		    tv.status == ENG_TOKEN_NORMAL && tv.expire_at >= now_s)
+			continue;
+		int rc = mdb_cursor_del(c, 0);
+		if (rc != 0)
+			return eng__from_mdb(e, rc, "mdb_cursor_del tokens");
+		/* MDB_NEXT after a delete yields the item that followed it. */
+	}
+	return rv < 0 ? rv : 0;
+}
+
+/*
+ * Kicks NORMAL tokens of (user, platform) other than `keep`: all of them
+ * (limit < 0) or the oldest ones until fewer than `limit` remain, making room
+ * for the token about to be stored.  Oldest = smallest issued_ms, ties broken
+ * by key order.
+ */
+static int token_kick_normal(struct eng *e, MDB_cursor *c, struct im_str user, int32_t platform,
+			     struct im_str keep, int32_t limit)
+{
+	unsigned char pfx[ENG__TOKEN_KEY_MAX], oldest[ENG__TOKEN_KEY_MAX];
+	size_t pn = eng__token_key(pfx, user, platform, (struct im_str){NULL, 0});
+	for (;;) {
+		MDB_val key, val;
+		MDB_cursor_op op = MDB_SET_RANGE;
+		size_t oldest_n = 0;
+		int64_t oldest_ms = INT64_MAX;
+		int32_t normal = 0;
+		int rv;
+		while ((rv = eng__prefix_step(e, c, pfx, pn, &key, &val, op)) == 0) {
+			struct eng__token_val tv;
+			op = MDB_NEXT;
+			if (eng__token_val_decode(val.mv_data, val.mv_size, &tv) != 0 ||
+			    tv.status != ENG_TOKEN_NORMAL)
+				continue;
+			if (key.mv_size - pn == keep.n &&
+			    memcmp((char *)key.mv_data + pn, keep.p, keep.n) == 0)
+				continue;
+			if (limit < 0) {
+				rv = token_set_status(e, c, &key, &val, ENG_TOKEN_KICKED);
+				if (rv != 0)
+					return rv;
+				continue;
+			}
+			normal++;
+			if (tv.issued_ms < oldest_ms) {
+				oldest_ms = tv.issued_ms;
+				oldest_n = key.mv_size;
+				memcpy(oldest, key.mv_data, key.mv_size);
+			}
+		}
+		if (rv < 0)
+			return rv;
+		/* Room for the new token?  Else kick the oldest and count again. */
+		if (limit < 0 || normal < limit || oldest_n == 0)
+			return 0;
+		key = (MDB_val){oldest_n, oldest};
+		int rc = mdb_cursor_get(c, &key, &val, MDB_SET_KEY);
+		if (rc != 0)
+			return eng__from_mdb(e, rc, "mdb_cursor_get tokens");
+		rv = token_set_status(e, c, &key, &val, ENG_TOKEN_KICKED);
+		if (rv != 0)
+			return rv;
+	}
+}
+
+/* TOKEN_ISSUE: OpenIM CreateToken (openim-protocol.md §2.3), see docs/storage.md. */
+static int token_issue(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+		       struct eng_result *res)
+{
+	struct im_str user = cmd->u.token_issue.user_id, token = cmd->u.token_issue.token;
+	int32_t platform = cmd->u.token_issue.platform_id, policy = cmd->u.token_issue.policy;
+	if (!eng__id_valid(user))
+		return reject(res, IM_EINVAL, "empty userID");
+	if (!platform_ok(platform))
+		return reject(res, IM_EINVAL, "platformID %" PRId32 " out of range", platform);
+	if (token.n == 0)
+		return reject(res, IM_EINVAL, "empty token");
+	if (policy != 0 && policy != 1)
+		return reject(res, IM_EINVAL, "unknown multi-login policy %" PRId32, policy);
+	MDB_val key = {user.n, (void *)user.p}, val;
+	int rc = mdb_get(txn, e->dbi[ENG__T_USERS], &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return reject(res, IM_ENOTFOUND, "userID " ID_FMT " not found", ID_ARG(user));
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_get users");
+
+	/* One cursor for the cleanup and the kicks, closed before the put. */
+	MDB_cursor *c;
+	rc = mdb_cursor_open(txn, e->dbi[ENG__T_TOKENS], &c);
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_cursor_open tokens");
+	/* Integer division rounds toward zero; times before 1970 do not occur. */
+	int rv = token_cleanup(e, c, user, cmd->now_ms / 1000);
+	if (rv == 0 && policy == 1)
+		rv = token_kick_normal(e, c, user, platform, token, -1);
+	else if (rv == 0 && cmd->u.token_issue.max_per_platform > 0)
+		rv = token_kick_normal(e, c, user, platform, token,
+				       cmd->u.token_issue.max_per_platform);
+	mdb_cursor_close(c);
+	if (rv != 0)
+		return rv;
+
+	/* Finally the new token, normal; a re-issued one is overwritten. */
+	unsigned char k[ENG__TOKEN_KEY_MAX], v[ENG__TOKEN_VAL_LEN];
+	size_t kn = eng__token_key(k, user, platform, token);
+	struct eng__token_val tv = {ENG_TOKEN_NORMAL, cmd->u.token_issue.expire_at, cmd->now_ms};
+	eng__token_val_encode(v, &tv);
+	return put(e, txn, ENG__T_TOKENS, k, kn, v, sizeof(v), 0, "mdb_put tokens");
+}
+
+/* TOKEN_KICK: every token of (user, platform) becomes KICKED; none is fine. */
+static int token_kick(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+		      struct eng_result *res)
+{
+	struct im_str user = cmd->u.token_kick.user_id;
+	int32_t platform = cmd->u.token_kick.platform_id;
+	if (!eng__id_valid(user))
+		return reject(res, IM_EINVAL, "empty userID");
+	if (!platform_ok(platform))
+		return reject(res, IM_EINVAL, "platformID %" PRId32 " out of range", platform);
+	unsigned char pfx[ENG__TOKEN_KEY_MAX];
+	size_t pn = eng__token_key(pfx, user, platform, (struct im_str){NULL, 0});
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, e->dbi[ENG__T_TOKENS], &c);
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_cursor_open tokens");
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	int rv;
+	while ((rv = eng__prefix_step(e, c, pfx, pn, &key, &val, op)) == 0) {
+		op = MDB_NEXT;
+		struct eng__token_val tv;
+		if (eng__token_val_decode(val.mv_data, val.mv_size, &tv) == 0 &&
+		    tv.status == ENG_TOKEN_KICKED)
+			continue;
+		rv = token_set_status(e, c, &key, &val, ENG_TOKEN_KICKED);
+		if (rv != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rv < 0 ? rv : 0;
+}
+
+int eng__apply_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struct eng_result *res)
+{
+	switch (cmd->type) {
+	case ENG_CMD_NOOP:
+		return 0;
+	case ENG_CMD_USER_REGISTER:
+		return user_register(e, txn, cmd, res);
+	case ENG_CMD_USER_UPDATE:
+		return user_update(e, txn, cmd, res);
+	case ENG_CMD_TOKEN_ISSUE:
+		return token_issue(e, txn, cmd, res);
+	case ENG_CMD_TOKEN_KICK:
+		return token_kick(e, txn, cmd, res);
+	default:
+		return reject(res, IM_ECORRUPT, "unknown command type %d", cmd->type);
+	}
+}

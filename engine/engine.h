@@ -128,8 +128,10 @@ struct eng_cmd {
 
 /*
  * Command wire format (docs/storage.md): a 12-byte header
- *   magic "IM" | version u8 (1) | type u8 | payload length u32 BE | CRC-32 of payload u32 BE
+ *   magic "IM" | version u8 (1) | type u8 | payload length u32 BE | CRC-32 u32 BE
  * followed by the payload (big-endian integers, strings as u32 BE length + bytes).
+ * The CRC covers header bytes 0..7 and the payload, so a flipped type byte is
+ * caught too.
  */
 #define ENG_CMD_HEADER 12
 #define ENG_CMD_MAX    (16u << 20) /* a command is at most 16 MiB */
@@ -147,6 +149,13 @@ int eng_cmd_encode(const struct eng_cmd *cmd, struct im_buf *out);
  * eng_cmd_release(cmd) when done; views point into buf.
  */
 int eng_cmd_decode(const void *buf, size_t len, struct eng_cmd *cmd);
+
+/*
+ * The length a command's header announces (ENG_CMD_HEADER + payload), or len
+ * if the header is short or announces more than len bytes.  Used by the Raft
+ * glue, which pads log entries to a multiple of 8 bytes (raft_uv requires it).
+ */
+size_t eng_cmd_framed_len(const void *buf, size_t len);
 void eng_cmd_release(struct eng_cmd *cmd);
 
 /* ---------------------------------------------------------------- apply */
@@ -169,6 +178,10 @@ struct eng_result {
  * again": IM_EFULL when the map cannot grow further (writes are refused until
  * the limit is raised; reads go on), IM_ESTORAGE, -ENOMEM.  In that case
  * nothing of this command is applied and the applied index is unchanged.
+ * IM_ESTORAGE is also returned when the map must grow while a read txn is
+ * open (the map cannot be remapped under it): end the read and retry.  The one
+ * exception to "unchanged": if committing the open batch to make room fails,
+ * the batch is lost as in eng_flush(); re-apply from eng_applied_index() + 1.
  */
 int eng_apply(struct eng *e, uint64_t index, const void *buf, size_t len, struct eng_result *res);
 
@@ -245,7 +258,8 @@ int eng_token_scan(struct eng_rtxn *r, struct im_str user_id, int32_t platform_i
  * Verifies that every index agrees with the stored data (like SQLite's
  * integrity_check): each user has exactly one registration-order entry and
  * each entry names an existing user; the user count in meta matches; every
- * record decodes; every token belongs to a registered user.  Writes one line
+ * record decodes; every token belongs to a registered user.  It reads the
+ * committed state (an open batch is not seen).  Writes one line
  * per problem to `report` (may be NULL).  Returns the number of problems (0 =
  * consistent) or a negative error.
  */

@@ -1,1 +1,403 @@
-/* stub: being written */
+/* cluster.c - canonical/raft 0.15 over raft_uv, with the engine as the FSM.
+ *
+ * Invariants:
+ *  1. An entry's proposer hears back only after the entry is applied and the
+ *     engine batch holding it is committed (eng_flush in the check handle).
+ *  2. The engine's applied index equals raft_last_applied() after every apply
+ *     that returned 0; entries at or below the engine's applied index are
+ *     skipped by the engine itself (replay after restart).
+ *  3. The FSM apply callback never returns non-zero for a command's own
+ *     failure (raft would retry it forever): only for storage failures, which
+ *     stall this node's apply until storage recovers (toolchain.md).
+ *  4. A snapshot marker names index I only after eng_sync() made the engine
+ *     durable up to I, so dropping log entries up to I loses nothing.
+ *
+ * States of this glue:
+ *   STARTING --(leader and barrier applied)--> READY --(clu_close)--> CLOSING
+ */
+#include "cluster.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include <raft/uv.h>
+
+#define SNAP_MAGIC 0x494d534e41503031ull /* "IMSNAP01" */
+
+struct clu {
+	uv_loop_t *loop;
+	struct eng *eng;
+	struct raft raft;
+	struct raft_io io;
+	struct raft_uv_transport transport;
+	struct raft_fsm fsm;
+	uv_check_t check;	/* commits the engine batch, then answers */
+	uv_timer_t start_timer; /* polls for leadership until ready */
+	struct raft_barrier barrier;
+	struct clu_req *done_head, *done_tail; /* applied, waiting for the flush */
+	struct eng_result last_res;	       /* result of the entry being applied */
+	uint64_t id;
+	bool ready;
+	bool barrier_pending;
+	bool closing;
+	int handles_open;
+	void (*on_ready)(struct clu *c, void *arg);
+	void *arg;
+	void (*close_cb)(void *arg);
+	void *close_arg;
+	char addr[128];
+};
+
+/* Translates a raft error code; the one place that does (style.md). */
+static int clu__from_raft(int rv)
+{
+	switch (rv) {
+	case 0:
+		return 0;
+	case RAFT_NOMEM:
+		return -ENOMEM;
+	case RAFT_NOTLEADER:
+	case RAFT_LEADERSHIPLOST:
+		return IM_ENOTLEADER;
+	case RAFT_SHUTDOWN:
+		return IM_ESHUTDOWN;
+	default:
+		return IM_ERAFT;
+	}
+}
+
+/* ---------------------------------------------------------------- FSM */
+
+static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	struct clu *c = fsm->data;
+	/* While apply runs, raft_last_applied() is the previous index (toolchain.md). */
+	uint64_t index = raft_last_applied(&c->raft) + 1;
+	memset(&c->last_res, 0, sizeof(c->last_res));
+	/* Entries are zero-padded to 8 bytes (clu_propose); apply the command itself. */
+	size_t len = eng_cmd_framed_len(buf->base, buf->len);
+	int rv = eng_apply(c->eng, index, buf->base, len, &c->last_res);
+	if (rv != 0) {
+		IM_ERROR("apply index=%llu: %s (%s); apply stalls until storage recovers",
+			 (unsigned long long)index, im_strerror(rv), eng_errmsg(c->eng));
+		return RAFT_IOERR;
+	}
+	*result = &c->last_res;
+	return 0;
+}
+
+static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+{
+	struct clu *c = fsm->data;
+	int rv = eng_sync(c->eng);
+	if (rv != 0) {
+		IM_ERROR("snapshot: eng_sync: %s (%s)", im_strerror(rv), eng_errmsg(c->eng));
+		return RAFT_IOERR;
+	}
+	struct raft_buffer *b = raft_malloc(sizeof(*b));
+	if (b == NULL)
+		return RAFT_NOMEM;
+	b->len = 16;
+	b->base = raft_malloc(b->len);
+	if (b->base == NULL) {
+		raft_free(b);
+		return RAFT_NOMEM;
+	}
+	im_put_be64(b->base, SNAP_MAGIC);
+	im_put_be64((unsigned char *)b->base + 8, eng_applied_index(c->eng));
+	*bufs = b;
+	*n_bufs = 1;
+	IM_DEBUG("snapshot marker at index %llu", (unsigned long long)eng_applied_index(c->eng));
+	return 0;
+}
+
+static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	struct clu *c = fsm->data;
+	if (buf->len != 16 || im_get_be64(buf->base) != SNAP_MAGIC) {
+		IM_ERROR("restore: not an imlog snapshot marker (%zu bytes)", buf->len);
+		return RAFT_CORRUPT;
+	}
+	uint64_t index = im_get_be64((unsigned char *)buf->base + 8);
+	uint64_t applied = eng_applied_index(c->eng);
+	if (index > applied) {
+		/* The data behind the marker is not here: a follower install. */
+		IM_ERROR("restore: snapshot at %llu is ahead of the engine at %llu",
+			 (unsigned long long)index, (unsigned long long)applied);
+		return RAFT_CORRUPT;
+	}
+	raft_free(buf->base);
+	return 0;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void finish(struct clu_req *req, int status)
+{
+	req->status = status;
+	req->next = NULL;
+	struct clu *c = req->clu;
+	if (c->done_tail)
+		c->done_tail->next = req;
+	else
+		c->done_head = req;
+	c->done_tail = req;
+}
+
+static void apply_cb(struct raft_apply *ar, int status, void *result)
+{
+	struct clu_req *req = ar->data;
+	if (status == 0 && result != NULL)
+		req->res = *(struct eng_result *)result;
+	finish(req, clu__from_raft(status));
+}
+
+/* Runs after each poll: one engine commit for everything applied, then the answers. */
+static void check_cb(uv_check_t *h)
+{
+	struct clu *c = h->data;
+	if (eng_dirty(c->eng)) {
+		int rv = eng_flush(c->eng);
+		if (rv != 0) {
+			/* The batch is gone from memory; only a restart replays it. */
+			IM_ERROR("engine commit failed: %s (%s); exiting to replay from the log",
+				 im_strerror(rv), eng_errmsg(c->eng));
+			exit(70);
+		}
+	}
+	while (c->done_head) {
+		struct clu_req *req = c->done_head;
+		c->done_head = req->next;
+		if (c->done_head == NULL)
+			c->done_tail = NULL;
+		req->cb(req, req->status, req->status == 0 ? &req->res : NULL);
+	}
+}
+
+int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb)
+{
+	if (c->closing)
+		return IM_ESHUTDOWN;
+	if (raft_state(&c->raft) != RAFT_LEADER)
+		return IM_ENOTLEADER;
+	if (eng_full(c->eng))
+		return IM_EREADONLY;
+	/*
+	 * raft_uv's segment loader assumes every entry is padded to a multiple of
+	 * 8 bytes (its data checksum covers the padded bytes): pad with zeros.
+	 */
+	size_t padded = (len + 7) & ~(size_t)7;
+	struct raft_buffer buf = {.base = raft_malloc(padded), .len = padded};
+	if (buf.base == NULL)
+		return -ENOMEM;
+	memcpy(buf.base, cmd, len);
+	memset((char *)buf.base + len, 0, padded - len);
+	memset(&req->res, 0, sizeof(req->res));
+	req->cb = cb;
+	req->clu = c;
+	req->apply.data = req;
+	int rv = raft_apply(&c->raft, &req->apply, &buf, 1, apply_cb);
+	if (rv != 0) {
+		raft_free(buf.base);
+		return clu__from_raft(rv);
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- start */
+
+static void barrier_cb(struct raft_barrier *b, int status)
+{
+	struct clu *c = b->data;
+	c->barrier_pending = false;
+	if (status != 0) {
+		IM_WARN("start barrier failed: %s; retrying", raft_strerror(status));
+		return; /* the start timer tries again */
+	}
+	if (!c->ready) {
+		c->ready = true;
+		uv_timer_stop(&c->start_timer);
+		IM_INFO("raft node %llu ready at index %llu", (unsigned long long)c->id,
+			(unsigned long long)b->index);
+		if (c->on_ready)
+			c->on_ready(c, c->arg);
+	}
+}
+
+/* Until ready: once this node leads, a barrier tells when its whole log is applied. */
+static void start_timer_cb(uv_timer_t *t)
+{
+	struct clu *c = t->data;
+	if (c->ready || c->barrier_pending || c->closing)
+		return;
+	if (raft_state(&c->raft) != RAFT_LEADER)
+		return;
+	c->barrier.data = c;
+	if (raft_barrier(&c->raft, &c->barrier, barrier_cb) == 0)
+		c->barrier_pending = true;
+}
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	int rv = mkdir_p(o->dir);
+	if (rv != 0) {
+		snprintf(err, errlen, "mkdir %s: %s", o->dir, im_strerror(rv));
+		return rv;
+	}
+	struct clu *c = im_calloc(1, sizeof(*c));
+	if (c == NULL)
+		return -ENOMEM;
+	c->loop = o->loop;
+	c->eng = o->eng;
+	c->id = o->id ? o->id : 1;
+	c->on_ready = o->on_ready;
+	c->arg = o->arg;
+	snprintf(c->addr, sizeof(c->addr), "%s", o->addr);
+
+	rv = raft_uv_tcp_init(&c->transport, c->loop);
+	if (rv != 0) {
+		snprintf(err, errlen, "raft_uv_tcp_init: %s", raft_strerror(rv));
+		goto err_after_alloc;
+	}
+	rv = raft_uv_tcp_set_bind_address(&c->transport, c->addr);
+	if (rv != 0) {
+		snprintf(err, errlen, "raft bind address %s: %s", c->addr, raft_strerror(rv));
+		goto err_after_transport;
+	}
+	rv = raft_uv_init(&c->io, c->loop, o->dir, &c->transport);
+	if (rv != 0) {
+		snprintf(err, errlen, "raft_uv_init %s: %s", o->dir, c->io.errmsg);
+		goto err_after_transport;
+	}
+	if (o->segment_size)
+		raft_uv_set_segment_size(&c->io, o->segment_size);
+
+	c->fsm.version = 1;
+	c->fsm.data = c;
+	c->fsm.apply = fsm_apply;
+	c->fsm.snapshot = fsm_snapshot;
+	c->fsm.restore = fsm_restore;
+	rv = raft_init(&c->raft, &c->io, &c->fsm, c->id, c->addr);
+	if (rv != 0) {
+		snprintf(err, errlen, "raft_init: %s", raft_errmsg(&c->raft));
+		goto err_after_io;
+	}
+	raft_set_snapshot_threshold(&c->raft, o->snapshot_threshold ? o->snapshot_threshold : 8192);
+	raft_set_snapshot_trailing(&c->raft, o->snapshot_trailing ? o->snapshot_trailing : 2048);
+
+	struct raft_configuration conf;
+	raft_configuration_init(&conf);
+	rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
+	if (rv == 0)
+		rv = raft_bootstrap(&c->raft, &conf);
+	raft_configuration_close(&conf);
+	IM_DEBUG("raft_bootstrap: %s", rv ? raft_strerror(rv) : "new cluster");
+	if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+		snprintf(err, errlen, "raft_bootstrap: %s", raft_strerror(rv));
+		goto err_after_raft;
+	}
+	rv = raft_start(&c->raft);
+	if (rv != 0) {
+		snprintf(err, errlen, "raft_start: %s", raft_errmsg(&c->raft));
+		goto err_after_raft;
+	}
+
+	uv_check_init(c->loop, &c->check);
+	c->check.data = c;
+	uv_check_start(&c->check, check_cb);
+	uv_timer_init(c->loop, &c->start_timer);
+	c->start_timer.data = c;
+	uv_timer_start(&c->start_timer, start_timer_cb, 0, 10);
+	c->handles_open = 2;
+	*out = c;
+	return 0;
+
+err_after_raft:
+	/* raft_init succeeded: the instance must be closed asynchronously. */
+	c->closing = true;
+	raft_close(&c->raft, NULL);
+	return IM_ERAFT; /* c and io are released by the loop; leaked on purpose at exit */
+err_after_io:
+	raft_uv_close(&c->io);
+err_after_transport:
+	raft_uv_tcp_close(&c->transport);
+err_after_alloc:
+	im_free(c);
+	return IM_ERAFT;
+}
+
+void clu_get_status(struct clu *c, struct clu_status *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->id = c->id;
+	const char *addr;
+	raft_id leader = 0;
+	raft_leader(&c->raft, &leader, &addr);
+	out->leader_id = leader;
+	out->term = c->raft.current_term;
+	out->last_index = raft_last_index(&c->raft);
+	out->applied_index = raft_last_applied(&c->raft);
+	out->state = raft_state(&c->raft);
+	out->ready = c->ready;
+}
+
+/* ---------------------------------------------------------------- close */
+
+static void maybe_done(struct clu *c)
+{
+	if (c->handles_open > 0)
+		return;
+	void (*cb)(void *) = c->close_cb;
+	void *arg = c->close_arg;
+	im_free(c);
+	if (cb)
+		cb(arg);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+	struct clu *c = h->data;
+	c->handles_open--;
+	maybe_done(c);
+}
+
+static void raft_closed(struct raft *r)
+{
+	struct clu *c = r->data;
+	/* Answers for entries applied during shutdown, then the failures. */
+	check_cb(&c->check);
+	raft_uv_close(&c->io);
+	raft_uv_tcp_close(&c->transport);
+	uv_close((uv_handle_t *)&c->check, handle_closed);
+	uv_close((uv_handle_t *)&c->start_timer, handle_closed);
+}
+
+void clu_close(struct clu *c, void (*cb)(void *arg), void *arg)
+{
+	c->closing = true;
+	c->close_cb = cb;
+	c->close_arg = arg;
+	c->raft.data = c;
+	raft_close(&c->raft, raft_closed);
+}

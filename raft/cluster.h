@@ -1,0 +1,96 @@
+/* cluster.h - the Raft glue: canonical/raft over raft_uv, with the engine as its state machine. */
+#ifndef IM_CLUSTER_H
+#define IM_CLUSTER_H
+
+#include <raft.h>
+#include <uv.h>
+
+#include "common.h"
+#include "engine.h"
+
+/*
+ * Every write of the server is a command (engine.h) proposed here.  The
+ * command is appended to the Raft log (fsync'd by raft_uv on a quorum), then
+ * applied to the engine on every node as the FSM.  The proposer's callback
+ * runs after the entry is applied AND the engine batch holding it is
+ * committed, so an answer given from the callback is durable (the log) and
+ * visible to readers on this node (the engine): design.md promises 1 and 6.
+ *
+ * Group commit: callbacks of entries applied in one loop iteration are held
+ * until a uv_check handle commits the engine batch once (eng_flush), then run.
+ *
+ * Snapshots (docs/cluster.md): the FSM snapshot is a 16-byte marker holding
+ * the applied index, taken after eng_sync() has made the engine durable up to
+ * that index, so the log before it can be dropped without copying any data
+ * into memory.  Restoring a marker that is not ahead of the engine is a
+ * no-op; a follower that needs more data is handled by the cluster issue.
+ *
+ * One code path: a single node is a one-voter cluster.  Loop thread only.
+ */
+
+struct clu;
+
+struct clu_opts {
+	uv_loop_t *loop;
+	const char *dir;	     /* Raft log directory (created if missing) */
+	uint64_t id;		     /* this node's id (1 for a single node) */
+	const char *addr;	     /* "HOST:PORT" this node's Raft transport binds to */
+	struct eng *eng;	     /* the state machine; not owned */
+	unsigned snapshot_threshold; /* entries between snapshots (default 8192) */
+	unsigned snapshot_trailing;  /* entries kept after a snapshot (default 2048) */
+	size_t segment_size;	     /* raft_uv open segment size (default: library's) */
+	/* Called once when this node can serve: it leads and has applied its whole log. */
+	void (*on_ready)(struct clu *c, void *arg);
+	void *arg;
+};
+
+/*
+ * Opens the log, bootstraps a one-voter configuration on first start, and
+ * starts Raft.  Returns 0 or a project code with a message in err.
+ */
+int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errlen);
+
+struct clu_req;
+/*
+ * status: 0 when applied (the command's own outcome is in *res, whose code
+ * may still be an error such as IM_EEXIST), or IM_ENOTLEADER / IM_ESHUTDOWN /
+ * IM_ERAFT / IM_EFULL when the entry was not applied.
+ */
+typedef void (*clu_done_cb)(struct clu_req *req, int status, const struct eng_result *res);
+
+/* A proposal.  Allocated by the caller; must stay alive until cb runs. */
+struct clu_req {
+	void *data; /* for the caller */
+	/* private */
+	clu_done_cb cb;
+	struct clu *clu;
+	int status;
+	struct eng_result res;
+	struct clu_req *next;
+	struct raft_apply apply;
+};
+
+/*
+ * Proposes the encoded command in cmd (its bytes are copied into a raft
+ * buffer; cmd is left to the caller).  If this returns 0 cb runs exactly once
+ * later; otherwise it never runs.  Errors: IM_ENOTLEADER, IM_EREADONLY (the
+ * engine refuses writes: storage full), IM_ESHUTDOWN, -ENOMEM, IM_ERAFT.
+ */
+int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb);
+
+/* Status for /cluster/status and logs. */
+struct clu_status {
+	uint64_t id;
+	uint64_t leader_id;
+	uint64_t term;
+	uint64_t last_index;
+	uint64_t applied_index;
+	int state; /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
+	bool ready;
+};
+void clu_get_status(struct clu *c, struct clu_status *out);
+
+/* Closes Raft; pending proposals fail with IM_ESHUTDOWN; cb runs when done and c is freed. */
+void clu_close(struct clu *c, void (*cb)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,144 @@
+/* engine_int.h - private to engine/: the engine struct, the table list, record codecs. */
+#ifndef IM_ENGINE_INT_H
+#define IM_ENGINE_INT_H
+
+#include <lmdb.h>
+
+#include "engine.h"
+
+/*
+ * The named sub-databases of the environment (docs/storage.md).  Adding a
+ * table is one line here: eng_open() opens (and creates) every table in this
+ * list, in this order, and struct eng keeps one handle per table.
+ */
+#define ENG__TABLES(X)                                                                             \
+	X(ENG__T_META, "meta")                                                                     \
+	X(ENG__T_USERS, "users")                                                                   \
+	X(ENG__T_USER_ORDER, "user_order")                                                         \
+	X(ENG__T_TOKENS, "tokens")
+
+enum eng__table {
+#define ENG__TABLE_ENUM(id, name) id,
+	ENG__TABLES(ENG__TABLE_ENUM)
+#undef ENG__TABLE_ENUM
+	    ENG__T_COUNT
+};
+
+/* Keys of the meta table.  Values are big-endian integers. */
+#define ENG__META_SCHEMA   "schema"	   /* u32: the schema version */
+#define ENG__META_APPLIED  "applied"	   /* u64: the last applied log index */
+#define ENG__META_USERS	   "user_count"	   /* u64: number of users */
+#define ENG__META_USER_SEQ "user_seq_next" /* u64: next registration sequence (from 1) */
+
+#define ENG__SCHEMA_VERSION 1
+#define ENG__MAXDBS	    32
+
+/* Leading format byte of every record value, so records can evolve. */
+#define ENG__REC_USER_V1  1
+#define ENG__REC_TOKEN_V1 1
+
+/* A token value: format u8 | status u8 | expire_at i64 BE | issued_ms i64 BE. */
+#define ENG__TOKEN_VAL_LEN 18
+/* A token key: userID | 0x00 | platformID u8 | token bytes. */
+#define ENG__TOKEN_KEY_MAX (ENG_ID_MAX + 2 + ENG_TOKEN_MAX)
+
+/* The one read snapshot of an engine, reused with mdb_txn_reset/renew. */
+struct eng_rtxn {
+	struct eng *e;
+	MDB_txn *txn; /* NULL until the first eng_read_begin() */
+	bool active;  /* between eng_read_begin() and eng_read_end() */
+};
+
+struct eng {
+	MDB_env *env;
+	MDB_dbi dbi[ENG__T_COUNT];
+	size_t psize;	 /* LMDB page size */
+	size_t map_size; /* current map size */
+	size_t map_max;	 /* the map never grows past this */
+	bool read_only;
+	bool full;	       /* the last apply hit IM_EFULL at map_max */
+	MDB_txn *batch;	       /* the open group-commit write txn, or NULL */
+	bool commit_each;      /* the map is nearly full: commit after each command */
+	uint64_t applied;      /* applied index, including the open batch */
+	uint64_t applied_disk; /* applied index of the last commit */
+	struct eng_rtxn rd;
+	int mdb_rc;	       /* raw LMDB code last seen by eng__from_mdb() */
+	struct im_buf scratch; /* reused record buffer for apply */
+	char errmsg[512];
+};
+
+/*
+ * apply: the result of a command handler that broke a rule (an existing user,
+ * an unknown user, a bad argument).  res->code and res->detail are set; the
+ * nested txn is aborted and only the applied index is written.
+ */
+#define ENG__REJECT 1
+
+/* The single place where LMDB codes become project codes (engine.c).  It
+ * records rc in e->mdb_rc and sets errmsg to "<what>: <mdb_strerror(rc)>". */
+int eng__from_mdb(struct eng *e, int rc, const char *what);
+
+/* Sets / prefixes the engine's error message (printf style).  Return err. */
+int eng__errf(struct eng *e, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void eng__wrap(struct eng *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The name of a command type for messages ("user_register"), or "unknown". */
+const char *eng__cmd_name(int type);
+
+/* apply.c: runs one decoded command inside txn.  0, ENG__REJECT, or < 0. */
+int eng__apply_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struct eng_result *res);
+
+/* Begins a top-level txn (flags 0 or MDB_RDONLY), adopting a map grown by
+ * another process (MDB_MAP_RESIZED) when it safely can. */
+int eng__txn_begin(struct eng *e, unsigned int flags, MDB_txn **out);
+
+/*
+ * Steps cursor c through the keys that start with pfx: op MDB_SET_RANGE for
+ * the first key, MDB_NEXT after (also right after mdb_cursor_del).  Returns 0
+ * with key/val set, 1 past the prefix range, or a negative error.
+ */
+int eng__prefix_step(struct eng *e, MDB_cursor *c, const void *pfx, size_t pn, MDB_val *key,
+		     MDB_val *val, MDB_cursor_op op);
+
+/* Meta table helpers: a missing key reads as IM_ENOTFOUND. */
+int eng__meta_get_u64(struct eng *e, MDB_txn *txn, const char *key, uint64_t *out);
+int eng__meta_put_u64(struct eng *e, MDB_txn *txn, const char *key, uint64_t v);
+
+/* ---------------------------------------------------------- record codecs (codec.c) */
+
+/* Size of a user record, and its encoding into p (exactly that many bytes). */
+size_t eng__user_rec_size(const struct eng_user *u);
+void eng__user_rec_encode(unsigned char *p, const struct eng_user *u, uint64_t seq);
+
+/* Decodes a user record; user_id is the table key.  Views point into val. 0,
+ * IM_ECORRUPT or IM_EVERSION. */
+int eng__user_rec_decode(const void *val, size_t len, struct im_str user_id, struct eng_user *out,
+			 uint64_t *seq);
+
+struct eng__token_val {
+	int status;
+	int64_t expire_at;
+	int64_t issued_ms;
+};
+void eng__token_val_encode(unsigned char p[ENG__TOKEN_VAL_LEN], const struct eng__token_val *v);
+int eng__token_val_decode(const void *val, size_t len, struct eng__token_val *out);
+
+/* Writes the token key (or, with an empty token, the (user, platform)
+ * prefix; with platform_id < 0 the user prefix) into buf, returns its length. */
+size_t eng__token_key(unsigned char *buf, struct im_str user_id, int32_t platform_id,
+		      struct im_str token);
+/* Splits a token key.  0 or IM_ECORRUPT. */
+int eng__token_key_parse(const void *key, size_t len, struct im_str *user_id, int32_t *platform_id,
+			 struct im_str *token);
+
+/* True if id is a valid identifier: 1..ENG_ID_MAX bytes, no NUL byte. */
+bool eng__id_valid(struct im_str id);
+
+/* ---------------------------------------------------------- test hooks */
+
+/* The LMDB environment and a table handle, for tests that inject corruption
+ * with plain LMDB calls.  Only while no batch is open. */
+MDB_env *eng__env(struct eng *e);
+MDB_dbi eng__dbi(struct eng *e, enum eng__table t);
+
+#endif
