@@ -327,6 +327,124 @@ static int token_kick(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 	return rv < 0 ? rv : 0;
 }
 
+/* ---------------------------------------------------------------- user commands */
+
+/* Prints a user command's (user, type, uuid) for a detail message. */
+#define UCMD_FMT    "(" ID_FMT ", %" PRId32 ", " ID_FMT ")"
+#define UCMD_ARG(c) ID_ARG((c)->user_id), (c)->type, ID_ARG((c)->uuid)
+
+/*
+ * The rules every user command checks first.  The decoder already
+ * bounds the lengths; checking them again keeps apply's rules whole.
+ */
+static int ucmd_valid(const struct eng_user_cmd *c, struct eng_result *res)
+{
+	if (!eng__id_valid(c->user_id))
+		return reject(res, IM_EINVAL, "empty userID");
+	if (!eng__id_valid(c->uuid))
+		return reject(res, IM_EINVAL, "empty uuid");
+	if (c->value.n > ENG_TEXT_MAX || c->ex.n > ENG_TEXT_MAX)
+		return reject(res, IM_EINVAL, "value or ex over %d bytes", ENG_TEXT_MAX);
+	return 0;
+}
+
+/* Encodes c's value into the engine's scratch buffer. */
+static int ucmd_record(struct eng *e, const struct eng_user_cmd *c, MDB_val *out)
+{
+	size_t n = eng__ucmd_val_size(c);
+	e->scratch.len = 0;
+	int rv = im_buf_reserve(&e->scratch, n);
+	if (rv != 0)
+		return eng__errf(e, rv, "user command record: out of memory");
+	eng__ucmd_val_encode((unsigned char *)e->scratch.p, c);
+	*out = (MDB_val){n, e->scratch.p};
+	return 0;
+}
+
+/* USER_CMD_ADD (process_user_command_add, openim-protocol.md §3.2): a new (user, type, uuid). */
+static int user_cmd_add(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+			struct eng_result *res)
+{
+	struct eng_user_cmd c = cmd->u.user_cmd.c;
+	int rv = ucmd_valid(&c, res);
+	if (rv != 0)
+		return rv;
+	MDB_val key = {c.user_id.n, (void *)c.user_id.p}, val;
+	int rc = mdb_get(txn, e->dbi[ENG__T_USERS], &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return reject(res, IM_ENOTFOUND, "userID " ID_FMT " not found", ID_ARG(c.user_id));
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_get users");
+	/* The only time apply may use is the proposer's. */
+	c.create_time = cmd->now_ms;
+	unsigned char k[ENG__UCMD_KEY_MAX];
+	key = (MDB_val){eng__ucmd_key(k, c.user_id, c.type, c.uuid), k};
+	rv = ucmd_record(e, &c, &val);
+	if (rv != 0)
+		return rv;
+	rc = mdb_put(txn, e->dbi[ENG__T_USER_CMDS], &key, &val, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST)
+		return reject(res, IM_EEXIST, "user command " UCMD_FMT " already exists",
+			      UCMD_ARG(&c));
+	return rc ? eng__from_mdb(e, rc, "mdb_put user_cmds") : 0;
+}
+
+#define UCMD_MASK_ALL (ENG_UCMD_VALUE | ENG_UCMD_EX)
+
+/* USER_CMD_UPDATE: overwrite value and/or ex of an existing one. */
+static int user_cmd_update(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+			   struct eng_result *res)
+{
+	const struct eng_user_cmd *in = &cmd->u.user_cmd.c;
+	uint32_t mask = cmd->u.user_cmd.mask;
+	int rv = ucmd_valid(in, res);
+	if (rv != 0)
+		return rv;
+	if (mask & ~(uint32_t)UCMD_MASK_ALL)
+		return reject(res, IM_EINVAL, "unknown field mask 0x%" PRIx32, mask);
+	unsigned char k[ENG__UCMD_KEY_MAX];
+	MDB_val key = {eng__ucmd_key(k, in->user_id, in->type, in->uuid), k}, val;
+	int rc = mdb_get(txn, e->dbi[ENG__T_USER_CMDS], &key, &val);
+	if (rc == MDB_NOTFOUND)
+		return reject(res, IM_ENOTFOUND, "user command " UCMD_FMT " not found",
+			      UCMD_ARG(in));
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_get user_cmds");
+	struct eng_user_cmd c = *in;
+	rv = eng__ucmd_val_decode(val.mv_data, val.mv_size, &c);
+	if (rv != 0)
+		return reject(res, IM_ECORRUPT, "user command " UCMD_FMT ": stored record: %s",
+			      UCMD_ARG(in), im_strerror(rv));
+	/* create_time is kept; the masked fields come from the command. */
+	if (mask & ENG_UCMD_VALUE)
+		c.value = in->value;
+	if (mask & ENG_UCMD_EX)
+		c.ex = in->ex;
+	/* The views in c may point into the map: encode them before the put. */
+	rv = ucmd_record(e, &c, &val);
+	if (rv != 0)
+		return rv;
+	return put(e, txn, ENG__T_USER_CMDS, k, key.mv_size, val.mv_data, val.mv_size, 0,
+		   "mdb_put user_cmds");
+}
+
+/* USER_CMD_DEL: remove an existing one. */
+static int user_cmd_del(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+			struct eng_result *res)
+{
+	const struct eng_user_cmd *in = &cmd->u.user_cmd.c;
+	int rv = ucmd_valid(in, res);
+	if (rv != 0)
+		return rv;
+	unsigned char k[ENG__UCMD_KEY_MAX];
+	MDB_val key = {eng__ucmd_key(k, in->user_id, in->type, in->uuid), k};
+	int rc = mdb_del(txn, e->dbi[ENG__T_USER_CMDS], &key, NULL);
+	if (rc == MDB_NOTFOUND)
+		return reject(res, IM_ENOTFOUND, "user command " UCMD_FMT " not found",
+			      UCMD_ARG(in));
+	return rc ? eng__from_mdb(e, rc, "mdb_del user_cmds") : 0;
+}
+
 int eng__apply_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struct eng_result *res)
 {
 	switch (cmd->type) {
@@ -340,6 +458,12 @@ int eng__apply_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struc
 		return token_issue(e, txn, cmd, res);
 	case ENG_CMD_TOKEN_KICK:
 		return token_kick(e, txn, cmd, res);
+	case ENG_CMD_USER_CMD_ADD:
+		return user_cmd_add(e, txn, cmd, res);
+	case ENG_CMD_USER_CMD_UPDATE:
+		return user_cmd_update(e, txn, cmd, res);
+	case ENG_CMD_USER_CMD_DEL:
+		return user_cmd_del(e, txn, cmd, res);
 	default:
 		return reject(res, IM_ECORRUPT, "unknown command type %d", cmd->type);
 	}

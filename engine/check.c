@@ -18,7 +18,9 @@
  *  3. user_order: keys are exactly 1..n (dense, so paging by offset works),
  *     each names an existing user whose record carries the same sequence;
  *  4. meta user_count = n and user_seq_next = n + 1;
- *  5. tokens: each key and value decodes and the user exists.
+ *  5. tokens: each key and value decodes and the user exists;
+ *  6. user_cmds: each key and value decodes and the user exists (a table
+ *     that a read-only open found absent is empty and has nothing to check).
  *
  * Memory stays constant: every cross-check is a point lookup.
  */
@@ -217,6 +219,49 @@ static int check_tokens(struct chk *k)
 	return 0;
 }
 
+/* Walks user_cmds (6). */
+static int check_user_cmds(struct chk *k)
+{
+	if (k->e->absent[ENG__T_USER_CMDS])
+		return 0;
+	MDB_cursor *c;
+	int rv = open_cursor(k, ENG__T_USER_CMDS, &c);
+	if (rv != 0)
+		return rv;
+	MDB_val key, val;
+	int rc;
+	char sb[300];
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		struct eng_user_cmd u;
+		if (eng__ucmd_key_parse(key.mv_data, key.mv_size, &u) != 0) {
+			problem(k, "user_cmds: key '%s' does not decode",
+				show(key.mv_data, IM_MIN(key.mv_size, 64u), sb, sizeof(sb)));
+			continue;
+		}
+		/* Named like apply's details: (user, type, uuid). */
+		char name[sizeof(sb) * 2 + 16], qb[sizeof(sb)];
+		snprintf(name, sizeof(name), "(%s, %" PRId32 ", %s)",
+			 show(u.user_id.p, u.user_id.n, sb, sizeof(sb)), u.type,
+			 show(u.uuid.p, u.uuid.n, qb, sizeof(qb)));
+		if (eng__ucmd_val_decode(val.mv_data, val.mv_size, &u) != 0)
+			problem(k, "user_cmds %s: value does not decode", name);
+		/* A command of an unknown user is an orphan. */
+		MDB_val ukey = {u.user_id.n, (void *)u.user_id.p}, uval;
+		int urc = mdb_get(k->txn, k->e->dbi[ENG__T_USERS], &ukey, &uval);
+		if (urc == MDB_NOTFOUND) {
+			problem(k, "user_cmds %s: user does not exist", name);
+		} else if (urc != 0) {
+			rc = urc;
+			break;
+		}
+	}
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return eng__from_mdb(k->e, rc, "check user_cmds: mdb_cursor_get");
+	return 0;
+}
+
 int eng_check(struct eng *e, struct im_buf *report)
 {
 	struct chk k = {e, NULL, report, 0};
@@ -234,6 +279,8 @@ int eng_check(struct eng *e, struct im_buf *report)
 	int64_t users = check_users(&k);
 	int64_t order = users < 0 ? users : check_order(&k);
 	rv = order < 0 ? (int)order : check_tokens(&k);
+	if (rv == 0)
+		rv = check_user_cmds(&k);
 	mdb_txn_abort(k.txn);
 	if (rv != 0) {
 		eng__wrap(e, "check");

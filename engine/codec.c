@@ -147,6 +147,58 @@ static void rd_user(struct rd *r, struct eng_user *u)
 /* The smallest wire user: four empty strings and the integers. */
 #define USER_WIRE_MIN 32
 
+/* Encode-side check of the fields `type` carries; empty ids are apply's to reject. */
+static bool ucmd_ok(int type, const struct eng_user_cmd *c)
+{
+	if (!id_ok(c->user_id) || !id_ok(c->uuid))
+		return false;
+	return type == ENG_CMD_USER_CMD_DEL ||
+	       (c->value.n <= ENG_TEXT_MAX && c->ex.n <= ENG_TEXT_MAX);
+}
+
+/*
+ * Wire size of a user command of `type`: [mask u32 (update)] | user_id str |
+ * type i32 | uuid str | [value str | ex str (add, update)].  create_time is
+ * not sent: apply stamps the command's now_ms.
+ */
+static uint64_t ucmd_wire_size(int type, const struct eng_user_cmd *c)
+{
+	uint64_t n = 4 + (uint64_t)c->user_id.n + 4 + 4 + c->uuid.n;
+	if (type == ENG_CMD_USER_CMD_UPDATE)
+		n += 4;
+	if (type != ENG_CMD_USER_CMD_DEL)
+		n += 8 + (uint64_t)c->value.n + c->ex.n;
+	return n;
+}
+
+static unsigned char *wr_ucmd(unsigned char *p, int type, uint32_t mask,
+			      const struct eng_user_cmd *c)
+{
+	if (type == ENG_CMD_USER_CMD_UPDATE)
+		p = wr_u32(p, mask);
+	p = wr_str(p, c->user_id);
+	p = wr_u32(p, (uint32_t)c->type);
+	p = wr_str(p, c->uuid);
+	if (type == ENG_CMD_USER_CMD_DEL)
+		return p;
+	p = wr_str(p, c->value);
+	return wr_str(p, c->ex);
+}
+
+/* The fields ADD and DEL do not carry stay zero. */
+static void rd_ucmd(struct rd *r, int type, uint32_t *mask, struct eng_user_cmd *c)
+{
+	if (type == ENG_CMD_USER_CMD_UPDATE)
+		*mask = rd_u32(r);
+	c->user_id = rd_id(r);
+	c->type = (int32_t)rd_u32(r);
+	c->uuid = rd_id(r);
+	if (type == ENG_CMD_USER_CMD_DEL)
+		return;
+	c->value = rd_str(r, ENG_TEXT_MAX);
+	c->ex = rd_str(r, ENG_TEXT_MAX);
+}
+
 const char *eng__cmd_name(int type)
 {
 	switch (type) {
@@ -160,6 +212,12 @@ const char *eng__cmd_name(int type)
 		return "token_issue";
 	case ENG_CMD_TOKEN_KICK:
 		return "token_kick";
+	case ENG_CMD_USER_CMD_ADD:
+		return "user_cmd_add";
+	case ENG_CMD_USER_CMD_UPDATE:
+		return "user_cmd_update";
+	case ENG_CMD_USER_CMD_DEL:
+		return "user_cmd_del";
 	default:
 		return "unknown";
 	}
@@ -200,6 +258,13 @@ static int payload_size(const struct eng_cmd *cmd, uint64_t *out)
 		if (!id_ok(cmd->u.token_kick.user_id))
 			return IM_EINVAL;
 		n += 4 + (uint64_t)cmd->u.token_kick.user_id.n + 4;
+		break;
+	case ENG_CMD_USER_CMD_ADD:
+	case ENG_CMD_USER_CMD_UPDATE:
+	case ENG_CMD_USER_CMD_DEL:
+		if (!ucmd_ok(cmd->type, &cmd->u.user_cmd.c))
+			return IM_EINVAL;
+		n += ucmd_wire_size(cmd->type, &cmd->u.user_cmd.c);
 		break;
 	default:
 		return IM_EINVAL;
@@ -250,6 +315,11 @@ int eng_cmd_encode(const struct eng_cmd *cmd, struct im_buf *out)
 	case ENG_CMD_TOKEN_KICK:
 		p = wr_str(p, cmd->u.token_kick.user_id);
 		p = wr_u32(p, (uint32_t)cmd->u.token_kick.platform_id);
+		break;
+	case ENG_CMD_USER_CMD_ADD:
+	case ENG_CMD_USER_CMD_UPDATE:
+	case ENG_CMD_USER_CMD_DEL:
+		p = wr_ucmd(p, cmd->type, cmd->u.user_cmd.mask, &cmd->u.user_cmd.c);
 		break;
 	default:
 		break;
@@ -329,6 +399,11 @@ int eng_cmd_decode(const void *buf, size_t len, struct eng_cmd *cmd)
 	case ENG_CMD_TOKEN_KICK:
 		cmd->u.token_kick.user_id = rd_id(&r);
 		cmd->u.token_kick.platform_id = (int32_t)rd_u32(&r);
+		break;
+	case ENG_CMD_USER_CMD_ADD:
+	case ENG_CMD_USER_CMD_UPDATE:
+	case ENG_CMD_USER_CMD_DEL:
+		rd_ucmd(&r, cmd->type, &cmd->u.user_cmd.mask, &cmd->u.user_cmd.c);
 		break;
 	default:
 		return IM_ECORRUPT;
@@ -458,5 +533,79 @@ int eng__token_key_parse(const void *key, size_t len, struct im_str *user_id, in
 	*user_id = (struct im_str){k, (uint32_t)idn};
 	*platform_id = (unsigned char)k[idn + 1];
 	*token = (struct im_str){k + idn + 2, (uint32_t)(len - idn - 2)};
+	return 0;
+}
+
+/* ---------------------------------------------------------------- user commands */
+
+size_t eng__ucmd_prefix(unsigned char *buf, struct im_str user_id)
+{
+	memcpy(buf, user_id.p, user_id.n);
+	buf[user_id.n] = 0;
+	return (size_t)user_id.n + 1;
+}
+
+/* The type is stored as the unsigned value of the i32: negative ones sort last. */
+size_t eng__ucmd_key(unsigned char *buf, struct im_str user_id, int32_t type, struct im_str uuid)
+{
+	size_t n = eng__ucmd_prefix(buf, user_id);
+	im_put_be32(buf + n, (uint32_t)type);
+	n += 4;
+	if (uuid.n)
+		memcpy(buf + n, uuid.p, uuid.n);
+	return n + uuid.n;
+}
+
+/* Like a token key, the user part ends at the first NUL. */
+int eng__ucmd_key_parse(const void *key, size_t len, struct eng_user_cmd *out)
+{
+	const char *k = key;
+	const char *nul = len ? memchr(k, 0, len) : NULL;
+	if (nul == NULL)
+		return IM_ECORRUPT;
+	size_t idn = (size_t)(nul - k);
+	/* The separator, the type and a valid uuid. */
+	if (idn == 0 || idn > ENG_ID_MAX || len < idn + 6)
+		return IM_ECORRUPT;
+	struct im_str uuid = {k + idn + 5, (uint32_t)(len - idn - 5)};
+	if (!eng__id_valid(uuid))
+		return IM_ECORRUPT;
+	out->user_id = (struct im_str){k, (uint32_t)idn};
+	out->type = (int32_t)im_get_be32((const unsigned char *)k + idn + 1);
+	out->uuid = uuid;
+	return 0;
+}
+
+#define UCMD_VAL_FIXED (1 + 8)
+
+size_t eng__ucmd_val_size(const struct eng_user_cmd *c)
+{
+	return UCMD_VAL_FIXED + 8 + (size_t)c->value.n + c->ex.n;
+}
+
+void eng__ucmd_val_encode(unsigned char *p, const struct eng_user_cmd *c)
+{
+	*p++ = ENG__REC_UCMD_V1;
+	p = wr_u64(p, (uint64_t)c->create_time);
+	p = wr_str(p, c->value);
+	wr_str(p, c->ex);
+}
+
+int eng__ucmd_val_decode(const void *val, size_t len, struct eng_user_cmd *out)
+{
+	struct rd r = {val, len, false};
+	const unsigned char *v = rd_take(&r, 1);
+	if (v == NULL)
+		return IM_ECORRUPT;
+	if (*v != ENG__REC_UCMD_V1)
+		return IM_EVERSION;
+	int64_t create_time = (int64_t)rd_u64(&r);
+	struct im_str value = rd_str(&r, ENG_TEXT_MAX);
+	struct im_str ex = rd_str(&r, ENG_TEXT_MAX);
+	if (r.bad || r.n != 0)
+		return IM_ECORRUPT;
+	out->create_time = create_time;
+	out->value = value;
+	out->ex = ex;
 	return 0;
 }

@@ -29,9 +29,15 @@
  */
 
 static const char *const table_names[ENG__T_COUNT] = {
-#define ENG__TABLE_NAME(id, name) [id] = name,
+#define ENG__TABLE_NAME(id, name, late) [id] = name,
     ENG__TABLES(ENG__TABLE_NAME)
 #undef ENG__TABLE_NAME
+};
+
+static const bool table_late[ENG__T_COUNT] = {
+#define ENG__TABLE_LATE(id, name, late) [id] = late,
+    ENG__TABLES(ENG__TABLE_LATE)
+#undef ENG__TABLE_LATE
 };
 
 int eng__from_mdb(struct eng *e, int rc, const char *what)
@@ -134,6 +140,11 @@ static int open_tables(struct eng *e)
 		return eng__from_mdb(e, rc, "mdb_txn_begin");
 	for (int t = 0; t < ENG__T_COUNT; t++) {
 		rc = mdb_dbi_open(txn, table_names[t], e->read_only ? 0 : MDB_CREATE, &e->dbi[t]);
+		if (rc == MDB_NOTFOUND && table_late[t]) {
+			/* Read-only, written before this table existed: it is empty. */
+			e->absent[t] = true;
+			continue;
+		}
 		if (rc == MDB_NOTFOUND) {
 			mdb_txn_abort(txn);
 			return eng__errf(e, IM_ECORRUPT, "table %s: missing", table_names[t]);

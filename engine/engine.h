@@ -30,10 +30,10 @@ struct eng;
 
 /* Options for eng_open(). */
 struct eng_opts {
-	const char *dir;   /* data directory of the LMDB environment; created if missing */
-	size_t map_size;   /* initial map size in bytes (0: 64 MiB) */
-	size_t map_max;    /* the map grows up to this size (0: 1 TiB); then writes are refused */
-	bool read_only;    /* open for offline inspection (imlog check) */
+	const char *dir; /* data directory of the LMDB environment; created if missing */
+	size_t map_size; /* initial map size in bytes (0: 64 MiB) */
+	size_t map_max;	 /* the map grows up to this size (0: 1 TiB); then writes are refused */
+	bool read_only;	 /* open for offline inspection (imlog check) */
 };
 
 /*
@@ -57,10 +57,10 @@ const char *eng_errmsg(const struct eng *e);
 enum { ENG_TOKEN_NORMAL = 0, ENG_TOKEN_INVALID = 1, ENG_TOKEN_KICKED = 2, ENG_TOKEN_EXPIRED = 3 };
 
 /* Limits enforced by the codec and apply (keys of LMDB stay below 511 bytes). */
-#define ENG_ID_MAX       128   /* userID, groupID, ... */
-#define ENG_TEXT_MAX     65535 /* nickname, faceURL, ex, ... */
-#define ENG_TOKEN_MAX    320   /* a JWT */
-#define ENG_BATCH_MAX    10000 /* users in one register command */
+#define ENG_ID_MAX    128   /* userID, groupID, ... */
+#define ENG_TEXT_MAX  65535 /* nickname, faceURL, ex, ... */
+#define ENG_TOKEN_MAX 379   /* a JWT; ENG_ID_MAX + 2 + this stays under LMDB's 511-byte keys */
+#define ENG_BATCH_MAX 10000 /* users in one register command */
 
 /* A user row (sdkws.UserInfo).  Strings are views, valid as documented where returned. */
 struct eng_user {
@@ -68,20 +68,36 @@ struct eng_user {
 	struct im_str nickname;
 	struct im_str face_url;
 	struct im_str ex;
-	int64_t create_time;       /* ms */
-	int32_t app_manger_level;  /* sic: OpenIM's spelling */
+	int64_t create_time;	  /* ms */
+	int32_t app_manger_level; /* sic: OpenIM's spelling */
 	int32_t global_recv_msg_opt;
 };
 
 /* ---------------------------------------------------------------- commands */
 
 enum eng_cmd_type {
-	ENG_CMD_NOOP = 1,          /* no effect but the applied index */
-	ENG_CMD_USER_REGISTER = 2, /* register users; all or nothing: an existing id fails the command */
-	ENG_CMD_USER_UPDATE = 3,   /* overwrite fields of one existing user (see field mask) */
-	ENG_CMD_TOKEN_ISSUE = 4,   /* store a new token; multi-login policy applied (§2.3) */
-	ENG_CMD_TOKEN_KICK = 5,    /* mark every token of (user, platform) kicked (force_logout) */
+	ENG_CMD_NOOP = 1,	     /* no effect but the applied index */
+	ENG_CMD_USER_REGISTER = 2,   /* register users, all or nothing: an existing id fails it */
+	ENG_CMD_USER_UPDATE = 3,     /* overwrite fields of one existing user (see field mask) */
+	ENG_CMD_TOKEN_ISSUE = 4,     /* store a new token; multi-login policy applied (§2.3) */
+	ENG_CMD_TOKEN_KICK = 5,	     /* mark all tokens of (user, platform) kicked (force_logout) */
+	ENG_CMD_USER_CMD_ADD = 6,    /* add one user command: IM_EEXIST if present */
+	ENG_CMD_USER_CMD_UPDATE = 7, /* update value/ex of one: IM_ENOTFOUND if absent */
+	ENG_CMD_USER_CMD_DEL = 8,    /* delete one: IM_ENOTFOUND if absent */
 };
+
+/* A user command (OpenIM's "user command": favourites, recent items, ...). */
+struct eng_user_cmd {
+	struct im_str user_id;
+	int32_t type;
+	struct im_str uuid;  /* up to ENG_ID_MAX bytes */
+	struct im_str value; /* up to ENG_TEXT_MAX bytes */
+	struct im_str ex;    /* up to ENG_TEXT_MAX bytes */
+	int64_t create_time; /* ms; set from the command's now_ms on add */
+};
+
+/* Field mask bits for ENG_CMD_USER_CMD_UPDATE. */
+enum { ENG_UCMD_VALUE = 1u << 0, ENG_UCMD_EX = 1u << 1 };
 
 /* Field mask bits for ENG_CMD_USER_UPDATE. */
 enum {
@@ -99,8 +115,8 @@ enum {
  * `cmd->alloc` (free with eng_cmd_release()).
  */
 struct eng_cmd {
-	uint8_t type;      /* enum eng_cmd_type */
-	int64_t now_ms;    /* proposer's wall clock, the only time apply may use */
+	uint8_t type;	/* enum eng_cmd_type */
+	int64_t now_ms; /* proposer's wall clock, the only time apply may use */
 	union {
 		struct {
 			uint32_t n;
@@ -114,14 +130,18 @@ struct eng_cmd {
 			struct im_str user_id;
 			int32_t platform_id;
 			struct im_str token;
-			int64_t expire_at;    /* seconds: the JWT's exp */
-			int32_t policy;       /* multi-login policy (1 = kick the same platform) */
+			int64_t expire_at; /* seconds: the JWT's exp */
+			int32_t policy;	   /* multi-login policy (1 = kick the same platform) */
 			int32_t max_per_platform; /* for policy 0 */
 		} token_issue;
 		struct {
 			struct im_str user_id;
 			int32_t platform_id;
 		} token_kick;
+		struct {
+			uint32_t mask; /* ENG_UCMD_* for UPDATE; ignored by ADD and DEL */
+			struct eng_user_cmd c;
+		} user_cmd;
 	} u;
 	void *alloc; /* decode-time allocation, released by eng_cmd_release() */
 };
@@ -162,9 +182,9 @@ void eng_cmd_release(struct eng_cmd *cmd);
 
 /* The outcome of one command, reported to whoever proposed it. */
 struct eng_result {
-	int code;          /* 0, or a project code: IM_EEXIST, IM_ENOTFOUND, IM_EINVAL, IM_ECORRUPT */
-	bool skipped;      /* index was already applied: nothing happened now */
-	char detail[160];  /* for errors: e.g. the user id that exists */
+	int code;     /* 0, or a project code: IM_EEXIST, IM_ENOTFOUND, IM_EINVAL, IM_ECORRUPT */
+	bool skipped; /* index was already applied: nothing happened now */
+	char detail[160]; /* for errors: e.g. the user id that exists */
 };
 
 /*
@@ -252,16 +272,28 @@ typedef int (*eng_token_cb)(const struct eng_token *t, void *arg);
 int eng_token_scan(struct eng_rtxn *r, struct im_str user_id, int32_t platform_id, eng_token_cb cb,
 		   void *arg);
 
+/*
+ * Calls cb for each user command of user_id, ordered by (type, uuid); with
+ * type >= 0 only that type.  Types order as unsigned 32-bit values, so
+ * negative types come after every positive one (and cannot be selected
+ * alone).  Views in *c are valid until eng_read_end().  Stops when cb returns
+ * non-zero and returns that value; otherwise 0, or IM_ECORRUPT for a record
+ * that does not decode.  IM_ENOTFOUND is never returned for "none".
+ */
+typedef int (*eng_user_cmd_cb)(const struct eng_user_cmd *c, void *arg);
+int eng_user_cmd_scan(struct eng_rtxn *r, struct im_str user_id, int32_t type, eng_user_cmd_cb cb,
+		      void *arg);
+
 /* ---------------------------------------------------------------- offline */
 
 /*
  * Verifies that every index agrees with the stored data (like SQLite's
  * integrity_check): each user has exactly one registration-order entry and
  * each entry names an existing user; the user count in meta matches; every
- * record decodes; every token belongs to a registered user.  It reads the
- * committed state (an open batch is not seen).  Writes one line
- * per problem to `report` (may be NULL).  Returns the number of problems (0 =
- * consistent) or a negative error.
+ * record decodes; every token and every user command belongs to a
+ * registered user.  It reads the committed state (an open batch is not seen).
+ * Writes one line per problem to `report` (may be NULL).  Returns the number
+ * of problems (0 = consistent) or a negative error.
  */
 int eng_check(struct eng *e, struct im_buf *report);
 

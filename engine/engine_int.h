@@ -10,15 +10,21 @@
  * The named sub-databases of the environment (docs/storage.md).  Adding a
  * table is one line here: eng_open() opens (and creates) every table in this
  * list, in this order, and struct eng keeps one handle per table.
+ *
+ * The third column says whether the table may be missing: 1 for a table added
+ * after schema 1 shipped without a schema bump.  An environment written before
+ * it lacks it; a read-write open creates it, a read-only open (which cannot)
+ * marks it absent (struct eng.absent) and its readers see an empty table.
  */
 #define ENG__TABLES(X)                                                                             \
-	X(ENG__T_META, "meta")                                                                     \
-	X(ENG__T_USERS, "users")                                                                   \
-	X(ENG__T_USER_ORDER, "user_order")                                                         \
-	X(ENG__T_TOKENS, "tokens")
+	X(ENG__T_META, "meta", 0)                                                                  \
+	X(ENG__T_USERS, "users", 0)                                                                \
+	X(ENG__T_USER_ORDER, "user_order", 0)                                                      \
+	X(ENG__T_TOKENS, "tokens", 0)                                                              \
+	X(ENG__T_USER_CMDS, "user_cmds", 1)
 
 enum eng__table {
-#define ENG__TABLE_ENUM(id, name) id,
+#define ENG__TABLE_ENUM(id, name, late) id,
 	ENG__TABLES(ENG__TABLE_ENUM)
 #undef ENG__TABLE_ENUM
 	    ENG__T_COUNT
@@ -36,11 +42,15 @@ enum eng__table {
 /* Leading format byte of every record value, so records can evolve. */
 #define ENG__REC_USER_V1  1
 #define ENG__REC_TOKEN_V1 1
+#define ENG__REC_UCMD_V1  1
 
 /* A token value: format u8 | status u8 | expire_at i64 BE | issued_ms i64 BE. */
 #define ENG__TOKEN_VAL_LEN 18
 /* A token key: userID | 0x00 | platformID u8 | token bytes. */
 #define ENG__TOKEN_KEY_MAX (ENG_ID_MAX + 2 + ENG_TOKEN_MAX)
+
+/* A user command key: userID | 0x00 | type u32 BE | uuid bytes. */
+#define ENG__UCMD_KEY_MAX (ENG_ID_MAX + 1 + 4 + ENG_ID_MAX)
 
 /* The one read snapshot of an engine, reused with mdb_txn_reset/renew. */
 struct eng_rtxn {
@@ -52,6 +62,8 @@ struct eng_rtxn {
 struct eng {
 	MDB_env *env;
 	MDB_dbi dbi[ENG__T_COUNT];
+	/* Read-only open: the late tables this environment lacks (empty). */
+	bool absent[ENG__T_COUNT];
 	size_t psize;	 /* LMDB page size */
 	size_t map_size; /* current map size */
 	size_t map_max;	 /* the map never grows past this */
@@ -130,6 +142,22 @@ size_t eng__token_key(unsigned char *buf, struct im_str user_id, int32_t platfor
 /* Splits a token key.  0 or IM_ECORRUPT. */
 int eng__token_key_parse(const void *key, size_t len, struct im_str *user_id, int32_t *platform_id,
 			 struct im_str *token);
+
+/*
+ * user_cmds records.  The key builders write into buf (ENG__UCMD_KEY_MAX
+ * bytes) and return the length: eng__ucmd_prefix() the prefix of every command
+ * of a user, eng__ucmd_key() the full key (with an empty uuid: the prefix of
+ * one type).  The value is format u8 | create_time i64 BE | value str | ex str.
+ */
+size_t eng__ucmd_prefix(unsigned char *buf, struct im_str user_id);
+size_t eng__ucmd_key(unsigned char *buf, struct im_str user_id, int32_t type, struct im_str uuid);
+/* Splits a key into out->user_id, type and uuid (views into key).  0 or IM_ECORRUPT. */
+int eng__ucmd_key_parse(const void *key, size_t len, struct eng_user_cmd *out);
+size_t eng__ucmd_val_size(const struct eng_user_cmd *c);
+/* Encodes c's create_time, value and ex into p (exactly eng__ucmd_val_size bytes). */
+void eng__ucmd_val_encode(unsigned char *p, const struct eng_user_cmd *c);
+/* Fills out->create_time, value and ex (views into val).  0, IM_ECORRUPT or IM_EVERSION. */
+int eng__ucmd_val_decode(const void *val, size_t len, struct eng_user_cmd *out);
 
 /* True if id is a valid identifier: 1..ENG_ID_MAX bytes, no NUL byte. */
 bool eng__id_valid(struct im_str id);

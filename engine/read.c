@@ -1,4 +1,4 @@
-/* read.c - the reusable read snapshot and the readers of users and tokens. */
+/* read.c - the reusable read snapshot and the readers of users, tokens and user commands. */
 #include <errno.h>
 #include <inttypes.h>
 
@@ -125,7 +125,7 @@ int eng_user_scan(struct eng_rtxn *r, uint64_t offset, uint64_t limit, eng_user_
 	return rv;
 }
 
-/* Shared by the token readers here and the token handlers in apply.c. */
+/* Shared by the token and user command readers here and the token handlers in apply.c. */
 int eng__prefix_step(struct eng *e, MDB_cursor *c, const void *pfx, size_t pn, MDB_val *key,
 		     MDB_val *val, MDB_cursor_op op)
 {
@@ -224,6 +224,46 @@ int eng_token_scan(struct eng_rtxn *r, struct im_str user_id, int32_t platform_i
 		t.status = tv.status;
 		t.expire_at = tv.expire_at;
 		rv = cb(&t, arg);
+		if (rv != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rv;
+}
+
+int eng_user_cmd_scan(struct eng_rtxn *r, struct im_str user_id, int32_t type, eng_user_cmd_cb cb,
+		      void *arg)
+{
+	struct eng *e = r->e;
+	/* No such id can be stored, and an old environment may lack the table. */
+	if (!eng__id_valid(user_id) || e->absent[ENG__T_USER_CMDS])
+		return 0;
+	unsigned char pfx[ENG__UCMD_KEY_MAX];
+	size_t pn = type >= 0 ? eng__ucmd_key(pfx, user_id, type, (struct im_str){NULL, 0})
+			      : eng__ucmd_prefix(pfx, user_id);
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(r->txn, e->dbi[ENG__T_USER_CMDS], &c);
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "user_cmd_scan: mdb_cursor_open");
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	int rv;
+	/* Key order is (type as u32, uuid): the order the header promises. */
+	for (;;) {
+		int st = eng__prefix_step(e, c, pfx, pn, &key, &val, op);
+		if (st != 0) {
+			rv = st < 0 ? st : 0;
+			break;
+		}
+		op = MDB_NEXT;
+		struct eng_user_cmd u;
+		if (eng__ucmd_key_parse(key.mv_data, key.mv_size, &u) != 0 ||
+		    eng__ucmd_val_decode(val.mv_data, val.mv_size, &u) != 0) {
+			rv = eng__errf(e, IM_ECORRUPT, "user_cmd_scan: record does not decode");
+			break;
+		}
+		/* The views point into the map, valid until eng_read_end(). */
+		rv = cb(&u, arg);
 		if (rv != 0)
 			break;
 	}

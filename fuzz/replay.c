@@ -1,4 +1,5 @@
-/* replay.c - runs a libFuzzer target over every file of its corpus, so the normal test run replays it. */
+/* replay.c - runs a libFuzzer target over every file of its corpus, so the normal test run replays
+ * it. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>

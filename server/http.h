@@ -31,7 +31,7 @@ struct http_conn;
 
 enum http_req_error {
 	HTTP_REQ_OK = 0,
-	HTTP_REQ_BAD = 1,            /* llhttp rejected the bytes */
+	HTTP_REQ_BAD = 1, /* llhttp rejected the bytes */
 	HTTP_REQ_HEADER_TOO_LARGE = 2,
 	HTTP_REQ_BODY_TOO_LARGE = 3,
 };
@@ -48,19 +48,23 @@ struct http_header {
  */
 struct http_req {
 	struct http_conn *conn;
-	int error;                 /* enum http_req_error */
-	struct im_str method;      /* "GET", "POST", ... */
-	struct im_str path;        /* the path without the query string */
-	struct im_str query;       /* after '?', without it; empty if none */
+	int error;	      /* enum http_req_error */
+	struct im_str method; /* "GET", "POST", ... */
+	struct im_str path;   /* the path without the query string */
+	struct im_str query;  /* after '?', without it; empty if none */
 	struct http_header *headers;
 	unsigned n_headers;
-	const char *body;          /* NUL-terminated for convenience; body_len bytes */
+	const char *body; /* NUL-terminated for convenience; body_len bytes */
 	size_t body_len;
-	bool keep_alive;           /* as negotiated; false forces close after the answer */
-	bool upgrade;              /* Connection: upgrade + Upgrade header present */
-	char peer[64];             /* "ip:port" of the client */
-	void *data;                /* for the application */
-	/* Called instead of answering when the connection goes away first. */
+	bool keep_alive; /* as negotiated; false forces close after the answer */
+	bool upgrade;	 /* Connection: upgrade + Upgrade header present */
+	char peer[64];	 /* "ip:port" of the client */
+	void *data;	 /* for the application */
+	/*
+	 * Called instead of answering when the connection goes away first;
+	 * req is freed when it returns.  Left NULL, req stays valid instead
+	 * and a later http_respond() only frees it.
+	 */
 	void (*on_abort)(struct http_req *req);
 };
 
@@ -71,15 +75,15 @@ struct im_str http_req_header(const struct http_req *req, const char *name);
 typedef void (*http_handler)(struct http_req *req, void *arg);
 
 struct http_opts {
-	const char *addr;          /* "HOST:PORT" */
+	const char *addr; /* "HOST:PORT" */
 	http_handler handler;
 	void *arg;
-	size_t max_header_bytes;   /* default 16 KiB */
-	size_t max_body_bytes;     /* default 4 MiB */
-	unsigned idle_timeout_ms;  /* default 60 s */
+	size_t max_header_bytes;     /* default 16 KiB */
+	size_t max_body_bytes;	     /* default 4 MiB */
+	unsigned idle_timeout_ms;    /* default 60 s */
 	unsigned request_timeout_ms; /* default 30 s */
-	unsigned max_pipeline;     /* default 32 */
-	unsigned max_conns;        /* default 100000 */
+	unsigned max_pipeline;	     /* default 32 */
+	unsigned max_conns;	     /* default 100000 */
 };
 
 /*
@@ -112,6 +116,14 @@ void http_respond(struct http_req *req, int status, const char *content_type,
  * upgrade): writes `response` (the 101 answer) and returns the libuv TCP
  * handle, which the caller then owns, with any bytes already read past the
  * request in *rest (caller frees with im_free).  NULL if not possible.
+ *
+ * Possible only for an upgrade request (req->upgrade, or CONNECT) once every
+ * earlier request on the connection is answered.  On success req is freed (it
+ * counts as answered), *rest is NULL if nothing followed the request, and the
+ * handle was allocated with im_malloc, has data == NULL and is not reading:
+ * start reading with your own callbacks, and free it with uv_close(h, cb)
+ * where cb calls im_free(h).  On NULL nothing changed: answer req with
+ * http_respond() (the connection closes after that answer).
  */
 uv_tcp_t *http_detach(struct http_req *req, const void *response, size_t len, char **rest,
 		      size_t *rest_len);

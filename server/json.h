@@ -9,9 +9,10 @@
 /*
  * Output.  json_go_dump() writes v compactly, keys in insertion order (build
  * objects in the order the Go struct declares its fields), and escapes like
- * Go's encoding/json: '<', '>' and '&' as \u003c \u003e \u0026, U+2028 and
- * U+2029 as \u2028 \u2029, control characters as \u00XX except \n \r \t, and
- * '/' unescaped.  Appends to out.  Returns 0 or -ENOMEM.
+ * Go's encoding/json (1.22 and later): '<', '>' and '&' as \u003c \u003e
+ * \u0026, U+2028 and U+2029 as \u2028 \u2029, control characters as \u00xx
+ * except \b \f \n \r \t, and '/' unescaped; reals as Go formats float64.
+ * Appends to out.  Returns 0, -ENOMEM, or IM_EINVAL past 4096 levels.
  */
 int json_go_dump(const json_t *v, struct im_buf *out);
 
@@ -34,6 +35,13 @@ struct json_err {
 /* The member of obj matching key as Go would, or NULL. */
 json_t *json_field(const json_t *obj, const char *key);
 
+/*
+ * True if the object key (key_len bytes) matches the ASCII field name as
+ * Go's decoder matches them: exactly, or case-insensitively (with the Kelvin
+ * sign and long s folding to K and S).  For callers that visit every member.
+ */
+bool json_key_match(const char *key, size_t key_len, const char *name);
+
 int json_get_str(const json_t *obj, const char *key, struct im_str *out, bool *present,
 		 struct json_err *err);
 int json_get_i32(const json_t *obj, const char *key, int32_t *out, bool *present,
@@ -55,7 +63,8 @@ int json_get_array(const json_t *obj, const char *key, json_t **out, struct json
 
 /*
  * Parses a request body.  Returns the value (caller json_decref) or NULL with
- * a Go-like message in err ("unexpected EOF", "invalid character ...").
+ * a Go-like message in err ("unexpected end of JSON input",
+ * "invalid character ...").
  * Integers keep 64-bit precision.  The top level must be an object.
  */
 json_t *json_parse_body(const char *body, size_t len, struct json_err *err);

@@ -1,4 +1,5 @@
-/* jwt.h - OpenIM's tokens: HS256 JWTs with claims UserID, PlatformID, exp, iat (openim-protocol.md §2.3). */
+/* jwt.h - OpenIM's tokens: HS256 JWTs with claims UserID, PlatformID, exp, iat (openim-protocol.md
+ * §2.3). */
 #ifndef IM_JWT_H
 #define IM_JWT_H
 
@@ -7,10 +8,10 @@
 /* Outcome of parsing a token, in OpenIM's order of checks. */
 enum jwt_status {
 	JWT_OK = 0,
-	JWT_MALFORMED = 1503,   /* not three base64url parts of JSON */
-	JWT_EXPIRED = 1501,     /* now > exp */
+	JWT_MALFORMED = 1503,	  /* not three base64url parts of JSON */
+	JWT_EXPIRED = 1501,	  /* now >= exp */
 	JWT_NOT_VALID_YET = 1504, /* now < nbf */
-	JWT_UNKNOWN = 1505,     /* bad signature, alg other than HS256, iat in the future, ... */
+	JWT_UNKNOWN = 1505,	  /* bad signature, alg other than HS256, iat in the future, ... */
 };
 
 struct jwt_claims {
@@ -21,11 +22,14 @@ struct jwt_claims {
 };
 
 /*
- * Verifies `token` with `secret` at time now_s and fills claims.  Returns an
- * enum jwt_status (0 = valid).  The checks follow golang-jwt v4 as OpenIM
- * maps it: malformed first; then expiry (1501) wins over not-valid-yet (1504),
- * which wins over everything else, including a bad signature (1505).  Uses
- * libjwt for the signature; libjwt does not check exp/nbf, this function does.
+ * Verifies `token` with `secret` at time now_s and fills claims (zeroed
+ * unless JWT_OK).  Returns an enum jwt_status (0 = valid).  The checks follow
+ * golang-jwt v4.5.1, the version open-im-server 3.8.3 pins, as OpenIM maps
+ * it: malformed (1503) first; then an unknown alg or a bad signature (1505,
+ * checked before the dates since v4.5.1); then expiry (1501) wins over
+ * not-valid-yet (1504), which wins over an iat in the future (1505).  Only
+ * HS256 is accepted.  Uses libjwt for the signature; libjwt does not check
+ * exp/nbf, this function does.  jwt.c lists the deliberate differences.
  */
 int jwt_parse(const char *token, size_t token_len, struct im_str secret, int64_t now_s,
 	      struct jwt_claims *claims);

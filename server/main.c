@@ -1,1 +1,345 @@
-int main(void){return 0;}
+/* main.c - the imlog binary: serve, check, version. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cluster.h"
+#include "config.h"
+#include "engine.h"
+#include "http.h"
+
+struct app {
+	uv_loop_t loop;
+	struct cfg cfg;
+	struct srv srv;
+	struct eng *eng;
+	struct clu *clu;
+	struct http_server *api;
+	uv_signal_t sigterm, sigint;
+	struct clu_req admin_req;
+	struct im_buf admin_cmd;
+	bool stopping;
+	int exit_code;
+};
+
+static int mkdir_p(const char *dir)
+{
+	char tmp[1024];
+	if (snprintf(tmp, sizeof(tmp), "%s", dir) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The secret: configured, or read from DIR/secret, or generated on the first
+ * start (32 random bytes as hex), stored with mode 0600 and printed once.
+ */
+static int load_secret(struct cfg *cfg)
+{
+	if (cfg->secret_configured)
+		return 0;
+	char path[1100];
+	snprintf(path, sizeof(path), "%s/secret", cfg->data_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char buf[256];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			n--;
+		if (n <= 0) {
+			fprintf(stderr, "imlog: %s is empty\n", path);
+			return -EINVAL;
+		}
+		buf[n] = '\0';
+		snprintf(cfg->secret, sizeof(cfg->secret), "%s", buf);
+		return 0;
+	}
+	if (errno != ENOENT) {
+		fprintf(stderr, "imlog: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	unsigned char rnd[32];
+	int rv = im_random(rnd, sizeof(rnd));
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(cfg->secret + 2 * i, 3, "%02x", rnd[i]);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "imlog: create %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	size_t len = strlen(cfg->secret);
+	if (write(fd, cfg->secret, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) != 0) {
+		rv = -errno;
+		close(fd);
+		unlink(path);
+		return rv;
+	}
+	close(fd);
+	printf("imlog: generated the admin secret (stored in %s, mode 0600): %s\n", path,
+	       cfg->secret);
+	fflush(stdout);
+	return 0;
+}
+
+static void on_api_closed(void *arg)
+{
+	IM_UNUSED(arg);
+}
+
+static void on_clu_closed(void *arg)
+{
+	struct app *a = arg;
+	a->clu = NULL;
+	uv_close((uv_handle_t *)&a->sigterm, NULL);
+	uv_close((uv_handle_t *)&a->sigint, NULL);
+}
+
+static void stop(struct app *a, int code)
+{
+	if (a->stopping)
+		return;
+	a->stopping = true;
+	a->exit_code = code;
+	IM_INFO("stopping");
+	if (a->api) {
+		http_server_close(a->api, on_api_closed, a);
+		a->api = NULL;
+	}
+	if (a->clu)
+		clu_close(a->clu, on_clu_closed, a);
+	else {
+		uv_close((uv_handle_t *)&a->sigterm, NULL);
+		uv_close((uv_handle_t *)&a->sigint, NULL);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	IM_INFO("signal %d", signum);
+	stop(h->data, 0);
+}
+
+static int propose_real(struct srv *s, struct clu_req *req, const void *cmd, size_t len,
+			clu_done_cb cb)
+{
+	return clu_propose(s->clu, req, cmd, len, cb);
+}
+
+static void start_api(struct app *a)
+{
+	struct http_opts ho = {
+	    .addr = a->cfg.api_addr,
+	    .handler = api_handle,
+	    .arg = &a->srv,
+	    .max_header_bytes = (size_t)a->cfg.max_header_bytes,
+	    .max_body_bytes = (size_t)a->cfg.max_body_bytes,
+	    .idle_timeout_ms = (unsigned)a->cfg.idle_timeout_ms,
+	};
+	int rv = http_server_start(&a->loop, &ho, &a->api);
+	if (rv != 0) {
+		IM_ERROR("listen %s: %s", a->cfg.api_addr, uv_strerror(rv));
+		stop(a, 1);
+		return;
+	}
+	IM_INFO("REST API listening on %s", a->cfg.api_addr);
+	printf("imlog: ready, REST API on %s\n", a->cfg.api_addr);
+	fflush(stdout);
+}
+
+static void admin_done(struct clu_req *req, int status, const struct eng_result *res)
+{
+	struct app *a = req->data;
+	im_buf_free(&a->admin_cmd);
+	if (status != 0 || (res->code != 0 && res->code != IM_EEXIST)) {
+		IM_ERROR("creating the admin users failed: %s %s", im_strerror(status),
+			 res ? res->detail : "");
+		stop(a, 1);
+		return;
+	}
+	start_api(a);
+}
+
+/* Ready: the admin users exist from the first start (openim-protocol.md §1.2), then listen. */
+static void on_ready(struct clu *c, void *arg)
+{
+	struct app *a = arg;
+	struct eng_rtxn *rt;
+	if (eng_read_begin(a->eng, &rt) != 0) {
+		stop(a, 1);
+		return;
+	}
+	struct eng_user missing[CFG_MAX_ADMINS];
+	uint32_t n = 0;
+	int64_t now = im_now_ms();
+	for (int i = 0; i < a->cfg.n_admins; i++) {
+		struct eng_user u;
+		struct im_str id = im_str_c(a->cfg.admin_user_ids[i]);
+		if (eng_user_get(rt, id, &u) == 0)
+			continue;
+		missing[n] = (struct eng_user){
+		    .user_id = id, .nickname = id, .create_time = now, .app_manger_level = 3};
+		n++;
+	}
+	eng_read_end(rt);
+	if (n == 0) {
+		start_api(a);
+		return;
+	}
+	struct eng_cmd cmd = {.type = ENG_CMD_USER_REGISTER, .now_ms = now};
+	cmd.u.user_register.n = n;
+	cmd.u.user_register.users = missing;
+	a->admin_req.data = a;
+	int rv = eng_cmd_encode(&cmd, &a->admin_cmd);
+	if (rv == 0)
+		rv = clu_propose(c, &a->admin_req, a->admin_cmd.p, a->admin_cmd.len, admin_done);
+	if (rv != 0) {
+		IM_ERROR("creating the admin users: %s", im_strerror(rv));
+		im_buf_free(&a->admin_cmd);
+		stop(a, 1);
+	}
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+	static struct app a; /* large; lives for the whole process */
+	char err[512];
+	signal(SIGPIPE, SIG_IGN);
+	if (cfg_load(&a.cfg, argc, argv, err, sizeof(err)) != 0) {
+		fprintf(stderr, "imlog: %s\n", err);
+		return 2;
+	}
+	im_log_level = im_log_level_parse(a.cfg.log_level);
+	int rv = mkdir_p(a.cfg.data_dir);
+	if (rv != 0) {
+		fprintf(stderr, "imlog: data dir %s: %s\n", a.cfg.data_dir, im_strerror(rv));
+		return 1;
+	}
+	if (load_secret(&a.cfg) != 0)
+		return 1;
+	cfg_log(&a.cfg);
+
+	char dir[1100];
+	snprintf(dir, sizeof(dir), "%s/engine", a.cfg.data_dir);
+	struct eng_opts eo = {.dir = dir,
+			      .map_size = (size_t)a.cfg.map_size_mb << 20,
+			      .map_max = (size_t)a.cfg.map_max_mb << 20};
+	rv = eng_open(&a.eng, &eo, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "imlog: open engine %s: %s\n", dir, err);
+		return 1;
+	}
+	uv_loop_init(&a.loop);
+	a.srv = (struct srv){.loop = &a.loop,
+			     .cfg = &a.cfg,
+			     .eng = a.eng,
+			     .secret = im_str_c(a.cfg.secret),
+			     .token_expire_s = a.cfg.token_expire_days * 86400,
+			     .propose = propose_real,
+			     .now_ms = im_now_ms};
+
+	snprintf(dir, sizeof(dir), "%s/raft", a.cfg.data_dir);
+	struct clu_opts co = {.loop = &a.loop,
+			      .dir = dir,
+			      .id = (uint64_t)a.cfg.node_id,
+			      .addr = a.cfg.raft_addr,
+			      .eng = a.eng,
+			      .snapshot_threshold = (unsigned)a.cfg.snapshot_threshold,
+			      .segment_size = (size_t)a.cfg.raft_segment_kb << 10,
+			      .on_ready = on_ready,
+			      .arg = &a};
+	rv = clu_start(&co, &a.clu, err, sizeof(err));
+	if (rv != 0) {
+		fprintf(stderr, "imlog: raft: %s\n", err);
+		eng_close(a.eng);
+		return 1;
+	}
+	a.srv.clu = a.clu;
+	uv_signal_init(&a.loop, &a.sigterm);
+	uv_signal_init(&a.loop, &a.sigint);
+	a.sigterm.data = a.sigint.data = &a;
+	uv_signal_start(&a.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&a.sigint, on_signal, SIGINT);
+
+	uv_run(&a.loop, UV_RUN_DEFAULT);
+	rv = uv_loop_close(&a.loop);
+	if (rv != 0)
+		IM_WARN("loop closed with handles open: %s", uv_strerror(rv));
+	eng_close(a.eng);
+	IM_INFO("stopped");
+	return a.exit_code;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	if (argc != 1) {
+		fprintf(stderr, "usage: imlog check DATA_DIR\n");
+		return 2;
+	}
+	char dir[1100], err[512];
+	snprintf(dir, sizeof(dir), "%s/engine", argv[0]);
+	struct eng_opts eo = {.dir = dir, .read_only = true};
+	struct eng *e;
+	if (eng_open(&e, &eo, err, sizeof(err)) != 0) {
+		fprintf(stderr, "imlog check: %s: %s\n", dir, err);
+		return 2;
+	}
+	struct im_buf report = {0};
+	int problems = eng_check(e, &report);
+	if (report.len)
+		fputs(report.p, stdout);
+	im_buf_free(&report);
+	eng_close(e);
+	if (problems < 0) {
+		fprintf(stderr, "imlog check: %s\n", im_strerror(problems));
+		return 2;
+	}
+	printf("%s: %d problem%s\n", problems ? "corrupt" : "ok", problems,
+	       problems == 1 ? "" : "s");
+	return problems ? 1 : 0;
+}
+
+static void usage(void)
+{
+	printf("usage: imlog serve [flags]    run the server\n"
+	       "       imlog check DATA_DIR   verify every index against the stored data\n"
+	       "       imlog version          print the version\n\nflags of serve:\n");
+	cfg_usage();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0) {
+		usage();
+		return argc < 2 ? 2 : 0;
+	}
+	if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("imlog %s\n", IMLOG_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "serve") == 0)
+		return cmd_serve(argc - 2, argv + 2);
+	if (strcmp(argv[1], "check") == 0)
+		return cmd_check(argc - 2, argv + 2);
+	fprintf(stderr, "imlog: unknown command '%s'\n", argv[1]);
+	usage();
+	return 2;
+}

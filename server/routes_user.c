@@ -1,1 +1,775 @@
-/* stub: being written */
+/* routes_user.c - /user/ routes: registration, profiles, lookups, online state (openim-protocol.md
+ * §3.2). */
+#include <errno.h>
+#include <stdio.h>
+#include <strings.h>
+
+#include "api.h"
+
+/* Validates one user id as OpenIM does for registration (non-empty, no ':'). */
+static bool check_user_id(struct api_req *r, struct im_str id)
+{
+	if (id.n == 0) {
+		api_fail(r, OI_ARGS, "userID is empty");
+		return false;
+	}
+	if (memchr(id.p, ':', id.n)) {
+		api_fail(r, OI_ARGS, "userID contains ':' is invalid userID");
+		return false;
+	}
+	if (id.n > ENG_ID_MAX) {
+		api_fail(r, OI_ARGS, "userID longer than %d bytes", ENG_ID_MAX);
+		return false;
+	}
+	return true;
+}
+
+static bool check_text(struct api_req *r, const char *name, struct im_str s)
+{
+	if (s.n <= ENG_TEXT_MAX)
+		return true;
+	api_fail(r, OI_ARGS, "%s longer than %d bytes", name, ENG_TEXT_MAX);
+	return false;
+}
+
+static void no_data_done(struct api_req *r, int status, const struct eng_result *res)
+{
+	if (res->code == IM_EEXIST)
+		api_fail(r, OI_REGISTERED_ALREADY, "userID registered already: %s", res->detail);
+	else if (res->code == IM_ENOTFOUND)
+		api_fail(r, OI_RECORD_NOT_FOUND, "%s", res->detail);
+	else if (res->code != 0)
+		api_fail_im(r, res->code, res->detail);
+	else
+		api_reply(r, NULL);
+}
+
+/* ---------------------------------------------------------------- register */
+
+static void user_register(struct api_req *r)
+{
+	if (!api_require_admin(r))
+		return;
+	json_t *arr = NULL;
+	struct json_err e;
+	if (json_get_array(r->body, "users", &arr, &e) != 0) {
+		api_fail(r, OI_ARGS, "%s", e.msg);
+		return;
+	}
+	size_t n = arr ? json_array_size(arr) : 0;
+	if (n == 0) {
+		api_fail(r, OI_ARGS, "users is empty");
+		return;
+	}
+	if (n > ENG_BATCH_MAX) {
+		api_fail(r, OI_ARGS, "at most %d users per request", ENG_BATCH_MAX);
+		return;
+	}
+	/* Views into r->body; needed only until the command is encoded. */
+	struct eng_user *users = im_calloc(n, sizeof(*users));
+	if (users == NULL) {
+		api_fail_im(r, -ENOMEM, "alloc");
+		return;
+	}
+	int64_t now = r->s->now_ms();
+	bool ok = true;
+	for (size_t i = 0; ok && i < n; i++) {
+		json_t *o = json_array_get(arr, i);
+		struct eng_user *u = &users[i];
+		if (!json_is_object(o)) {
+			api_fail(r, OI_ARGS,
+				 "json: cannot unmarshal %s into Go struct field "
+				 "UserRegisterReq.users of type sdkws.UserInfo",
+				 json_is_null(o) ? "null" : "value");
+			ok = false;
+			break;
+		}
+		ok = api_str(r, o, "userID", &u->user_id) &&
+		     api_str(r, o, "nickname", &u->nickname) &&
+		     api_str(r, o, "faceURL", &u->face_url) && api_str(r, o, "ex", &u->ex) &&
+		     api_i32(r, o, "appMangerLevel", &u->app_manger_level, NULL) &&
+		     api_i32(r, o, "globalRecvMsgOpt", &u->global_recv_msg_opt, NULL) &&
+		     check_user_id(r, u->user_id) && check_text(r, "nickname", u->nickname) &&
+		     check_text(r, "faceURL", u->face_url) && check_text(r, "ex", u->ex);
+		u->create_time = now;
+		for (size_t k = 0; ok && k < i; k++)
+			if (im_str_eq(users[k].user_id, u->user_id)) {
+				api_fail(r, OI_ARGS, "userID repeated");
+				ok = false;
+			}
+	}
+	if (!ok) {
+		im_free(users);
+		return;
+	}
+	/* Checked here for a fast answer, and again at apply (a concurrent register). */
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL) {
+		im_free(users);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct eng_user old;
+		if (eng_user_get(rt, users[i].user_id, &old) == 0) {
+			api_fail(r, OI_REGISTERED_ALREADY, "userID registered already: %.*s",
+				 (int)users[i].user_id.n, users[i].user_id.p);
+			im_free(users);
+			return;
+		}
+	}
+	struct eng_cmd cmd = {.type = ENG_CMD_USER_REGISTER, .now_ms = now};
+	cmd.u.user_register.n = (uint32_t)n;
+	cmd.u.user_register.users = users;
+	api_propose(r, &cmd, no_data_done);
+	im_free(users);
+}
+
+/* ---------------------------------------------------------------- updates */
+
+/*
+ * Shared by update_user_info (non-empty fields apply) and update_user_info_ex
+ * (present wrapper fields apply, even empty ones).
+ */
+static void propose_update(struct api_req *r, struct eng_user *u, uint32_t mask)
+{
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	struct eng_user old;
+	if (eng_user_get(rt, u->user_id, &old) != 0) {
+		api_fail(r, OI_RECORD_NOT_FOUND, "userID not found: %.*s", (int)u->user_id.n,
+			 u->user_id.p);
+		return;
+	}
+	if (mask == 0) {
+		api_reply(r, NULL);
+		return;
+	}
+	struct eng_cmd cmd = {.type = ENG_CMD_USER_UPDATE, .now_ms = r->s->now_ms()};
+	cmd.u.user_update.mask = mask;
+	cmd.u.user_update.user = *u;
+	api_propose(r, &cmd, no_data_done);
+}
+
+static bool user_info_obj(struct api_req *r, json_t **out)
+{
+	struct json_err e;
+	if (json_get_obj(r->body, "userInfo", out, &e) != 0) {
+		api_fail(r, OI_ARGS, "%s", e.msg);
+		return false;
+	}
+	if (*out == NULL) {
+		api_fail(r, OI_ARGS, "userInfo is empty");
+		return false;
+	}
+	return true;
+}
+
+static void update_user_info(struct api_req *r)
+{
+	json_t *o;
+	if (!user_info_obj(r, &o))
+		return;
+	struct eng_user u = {0};
+	if (!api_str(r, o, "userID", &u.user_id) || !api_str(r, o, "nickname", &u.nickname) ||
+	    !api_str(r, o, "faceURL", &u.face_url) || !api_str(r, o, "ex", &u.ex) ||
+	    !api_i32(r, o, "appMangerLevel", &u.app_manger_level, NULL) ||
+	    !api_i32(r, o, "globalRecvMsgOpt", &u.global_recv_msg_opt, NULL))
+		return;
+	if (u.user_id.n == 0) {
+		api_fail(r, OI_ARGS, "userID is empty");
+		return;
+	}
+	if (!api_require_self_or_admin(r, u.user_id) || !check_text(r, "nickname", u.nickname) ||
+	    !check_text(r, "faceURL", u.face_url) || !check_text(r, "ex", u.ex))
+		return;
+	uint32_t mask = 0;
+	mask |= u.nickname.n ? ENG_USER_NICKNAME : 0;
+	mask |= u.face_url.n ? ENG_USER_FACE_URL : 0;
+	mask |= u.ex.n ? ENG_USER_EX : 0;
+	mask |= u.global_recv_msg_opt ? ENG_USER_GLOBAL_RECV_MSG_OPT : 0;
+	if (u.app_manger_level) {
+		if (!r->who.admin) {
+			api_fail(r, OI_NO_PERMISSION, "only an admin may set appMangerLevel");
+			return;
+		}
+		mask |= ENG_USER_APP_MANGER_LEVEL;
+	}
+	propose_update(r, &u, mask);
+}
+
+static void update_user_info_ex(struct api_req *r)
+{
+	json_t *o;
+	if (!user_info_obj(r, &o))
+		return;
+	struct eng_user u = {0};
+	bool nick = false, face = false, ex = false, opt = false;
+	struct json_err e;
+	if (!api_str(r, o, "userID", &u.user_id))
+		return;
+	if (json_get_str(o, "nickname", &u.nickname, &nick, &e) != 0 ||
+	    json_get_str(o, "faceURL", &u.face_url, &face, &e) != 0 ||
+	    json_get_str(o, "ex", &u.ex, &ex, &e) != 0 ||
+	    json_get_i32(o, "globalRecvMsgOpt", &u.global_recv_msg_opt, &opt, &e) != 0) {
+		api_fail(r, OI_ARGS, "%s", e.msg);
+		return;
+	}
+	if (u.user_id.n == 0) {
+		api_fail(r, OI_ARGS, "userID is empty");
+		return;
+	}
+	if (!api_require_self_or_admin(r, u.user_id) || !check_text(r, "nickname", u.nickname) ||
+	    !check_text(r, "faceURL", u.face_url) || !check_text(r, "ex", u.ex))
+		return;
+	uint32_t mask = (nick ? ENG_USER_NICKNAME : 0) | (face ? ENG_USER_FACE_URL : 0) |
+			(ex ? ENG_USER_EX : 0) | (opt ? ENG_USER_GLOBAL_RECV_MSG_OPT : 0);
+	propose_update(r, &u, mask);
+}
+
+static void set_global_msg_recv_opt(struct api_req *r)
+{
+	struct eng_user u = {0};
+	if (!api_str(r, r->body, "userID", &u.user_id) ||
+	    !api_i32(r, r->body, "globalRecvMsgOpt", &u.global_recv_msg_opt, NULL))
+		return;
+	if (!api_require_self_or_admin(r, u.user_id))
+		return;
+	if (u.global_recv_msg_opt < 0 || u.global_recv_msg_opt > 2) {
+		api_fail(r, OI_ARGS, "globalRecvMsgOpt must be 0, 1 or 2");
+		return;
+	}
+	propose_update(r, &u, ENG_USER_GLOBAL_RECV_MSG_OPT);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+/* Returns a JSON array (or null when empty: Go's nil slice). */
+static json_t *null_if_empty(json_t *arr)
+{
+	if (json_array_size(arr) > 0)
+		return arr;
+	json_decref(arr);
+	return json_null();
+}
+
+static void get_users_info(struct api_req *r)
+{
+	struct im_str *ids = NULL;
+	size_t n = 0;
+	if (!api_strs(r, r->body, "userIDs", &ids, &n))
+		return;
+	if (n == 0) {
+		api_fail(r, OI_ARGS, "userIDs is empty");
+		return;
+	}
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL) {
+		im_free(ids);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		bool dup = false;
+		for (size_t k = 0; k < i && !dup; k++)
+			dup = im_str_eq(ids[k], ids[i]);
+		struct eng_user u;
+		if (!dup && eng_user_get(rt, ids[i], &u) == 0)
+			json_array_append_new(arr, api_user_json(&u));
+	}
+	im_free(ids);
+	json_t *d = json_object();
+	json_object_set_new(d, "usersInfo", null_if_empty(arr));
+	api_reply(r, d);
+}
+
+static int collect_id(const struct eng_user *u, void *arg)
+{
+	json_array_append_new(arg, json_str(u->user_id));
+	return 0;
+}
+
+static void get_all_users_uid(struct api_req *r)
+{
+	uint64_t off, lim;
+	if (!api_pagination(r, r->body, &off, &lim))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	json_t *arr = json_array();
+	int rv = eng_user_scan(rt, off, lim, collect_id, arr);
+	if (rv != 0) {
+		json_decref(arr);
+		api_fail_im(r, rv, "scan users");
+		return;
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "total", json_integer((json_int_t)eng_user_count(rt)));
+	json_object_set_new(d, "userIDs", null_if_empty(arr));
+	api_reply(r, d);
+}
+
+static void account_check(struct api_req *r)
+{
+	if (!api_require_admin(r))
+		return;
+	struct im_str *ids = NULL;
+	size_t n = 0;
+	if (!api_strs(r, r->body, "checkUserIDs", &ids, &n))
+		return;
+	if (n == 0) {
+		api_fail(r, OI_ARGS, "checkUserIDs is empty");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = 0; k < i; k++)
+			if (im_str_eq(ids[i], ids[k])) {
+				im_free(ids);
+				api_fail(r, OI_ARGS, "userID repeated");
+				return;
+			}
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL) {
+		im_free(ids);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct eng_user u;
+		json_t *o = json_object();
+		json_object_set_new(o, "userID", json_str(ids[i]));
+		json_object_set_new(o, "accountStatus",
+				    json_integer(eng_user_get(rt, ids[i], &u) == 0 ? 1 : 0));
+		json_array_append_new(arr, o);
+	}
+	im_free(ids);
+	json_t *d = json_object();
+	json_object_set_new(d, "results", arr);
+	api_reply(r, d);
+}
+
+/* Case-sensitive substring test on views. */
+static bool contains(struct im_str hay, struct im_str needle)
+{
+	if (needle.n == 0)
+		return true;
+	if (needle.n > hay.n)
+		return false;
+	return memmem(hay.p, hay.n, needle.p, needle.n) != NULL;
+}
+
+struct search {
+	struct im_str user_id, nickname, keyword;
+	bool notification; /* notification accounts (level >= 3) instead of ordinary users */
+	int32_t level;	   /* with notification: 0 = 3 and 4 */
+	uint64_t offset, limit, total;
+	json_t *arr;
+};
+
+static int search_cb(const struct eng_user *u, void *arg)
+{
+	struct search *s = arg;
+	bool is_notif = u->app_manger_level >= 3;
+	if (is_notif != s->notification)
+		return 0;
+	if (s->notification && s->level && u->app_manger_level != s->level)
+		return 0;
+	if (s->keyword.n && !im_str_eq(u->user_id, s->keyword) &&
+	    !contains(u->nickname, s->keyword))
+		return 0;
+	if ((s->user_id.n || s->nickname.n) &&
+	    !((s->user_id.n && contains(u->user_id, s->user_id)) ||
+	      (s->nickname.n && contains(u->nickname, s->nickname))))
+		return 0;
+	uint64_t i = s->total++;
+	if (i < s->offset || (s->limit && i >= s->offset + s->limit))
+		return 0;
+	if (s->notification) {
+		json_t *o = json_object();
+		json_object_set_new(o, "userID", json_str(u->user_id));
+		json_object_set_new(o, "faceURL", json_str(u->face_url));
+		json_object_set_new(o, "nickName", json_str(u->nickname));
+		json_object_set_new(o, "appMangerLevel", json_integer(u->app_manger_level));
+		json_array_append_new(s->arr, o);
+	} else {
+		json_array_append_new(s->arr, api_user_json(u));
+	}
+	return 0;
+}
+
+static void run_search(struct api_req *r, struct search *s, const char *list_key)
+{
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	s->arr = json_array();
+	int rv = eng_user_scan(rt, 0, 0, search_cb, s);
+	if (rv != 0) {
+		json_decref(s->arr);
+		api_fail_im(r, rv, "scan users");
+		return;
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "total", json_integer((json_int_t)s->total));
+	json_object_set_new(d, list_key, null_if_empty(s->arr));
+	api_reply(r, d);
+}
+
+static void get_users(struct api_req *r)
+{
+	struct search s = {0};
+	if (!api_pagination(r, r->body, &s.offset, &s.limit) ||
+	    !api_str(r, r->body, "userID", &s.user_id) ||
+	    !api_str(r, r->body, "nickName", &s.nickname))
+		return;
+	run_search(r, &s, "users");
+}
+
+/* ---------------------------------------------------------------- online state */
+
+/*
+ * Online state lives in the WebSocket gateway (the messaging issue); until it
+ * exists every user is reported offline, with the shapes OpenIM uses.
+ */
+static void get_users_online_status(struct api_req *r)
+{
+	if (!api_require_admin(r))
+		return;
+	struct im_str *ids = NULL;
+	size_t n = 0;
+	if (!api_strs(r, r->body, "userIDs", &ids, &n))
+		return;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "userID", json_str(ids[i]));
+		json_object_set_new(o, "status", json_integer(0));
+		json_object_set_new(o, "detailPlatformStatus", json_null());
+		json_array_append_new(arr, o);
+	}
+	im_free(ids);
+	api_reply(r, null_if_empty(arr));
+}
+
+static void get_users_online_token_detail(struct api_req *r)
+{
+	if (!api_require_admin(r))
+		return;
+	struct im_str *ids = NULL;
+	size_t n = 0;
+	if (!api_strs(r, r->body, "userIDs", &ids, &n))
+		return;
+	im_free(ids);
+	api_reply(r, json_null()); /* online users only: none */
+}
+
+static json_t *status_list(const struct im_str *ids, size_t n)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "userID", json_str(ids[i]));
+		json_object_set_new(o, "status", json_integer(0));
+		json_object_set_new(o, "platformIDs", json_null());
+		json_array_append_new(arr, o);
+	}
+	return null_if_empty(arr);
+}
+
+static void subscribe_users_status(struct api_req *r)
+{
+	struct im_str uid, *ids = NULL;
+	size_t n = 0;
+	int32_t genre = 0;
+	if (!api_str(r, r->body, "userID", &uid) || !api_i32(r, r->body, "genre", &genre, NULL) ||
+	    !api_strs(r, r->body, "userIDs", &ids, &n))
+		return;
+	if (!api_require_self_or_admin(r, uid)) {
+		im_free(ids);
+		return;
+	}
+	if (genre != 1 && genre != 2) {
+		im_free(ids);
+		api_fail(r, OI_ARGS, "genre must be 1 (subscribe) or 2 (unsubscribe)");
+		return;
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "statusList", genre == 1 ? status_list(ids, n) : json_null());
+	im_free(ids);
+	api_reply(r, d);
+}
+
+static void get_users_status(struct api_req *r)
+{
+	struct im_str uid, *ids = NULL;
+	size_t n = 0;
+	if (!api_str(r, r->body, "userID", &uid) || !api_strs(r, r->body, "userIDs", &ids, &n))
+		return;
+	json_t *d = json_object();
+	json_object_set_new(d, "statusList", status_list(ids, n));
+	im_free(ids);
+	api_reply(r, d);
+}
+
+static void get_subscribe_users_status(struct api_req *r)
+{
+	struct im_str uid;
+	if (!api_str(r, r->body, "userID", &uid))
+		return;
+	json_t *d = json_object();
+	json_object_set_new(d, "statusList", json_null());
+	api_reply(r, d);
+}
+
+/* ---------------------------------------------------------------- notification accounts */
+
+struct notif_state {
+	char user_id[32];
+};
+
+static void add_notif_done(struct api_req *r, int status, const struct eng_result *res)
+{
+	if (res->code != 0) {
+		no_data_done(r, status, res);
+		return;
+	}
+	json_t *d = json_object();
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL) {
+		json_decref(d);
+		return;
+	}
+	struct notif_state *st = r->state;
+	struct eng_user u;
+	if (eng_user_get(rt, im_str_c(st->user_id), &u) != 0) {
+		json_decref(d);
+		api_fail(r, OI_SERVER_INTERNAL, "notification account vanished");
+		return;
+	}
+	json_object_set_new(d, "userID", json_str(u.user_id));
+	json_object_set_new(d, "faceURL", json_str(u.face_url));
+	json_object_set_new(d, "nickName", json_str(u.nickname));
+	json_object_set_new(d, "appMangerLevel", json_integer(u.app_manger_level));
+	api_reply(r, d);
+}
+
+static void add_notification_account(struct api_req *r)
+{
+	if (!api_require_admin(r))
+		return;
+	struct eng_user u = {0};
+	if (!api_str(r, r->body, "userID", &u.user_id) ||
+	    !api_str(r, r->body, "nickName", &u.nickname) ||
+	    !api_str(r, r->body, "faceURL", &u.face_url) ||
+	    !api_i32(r, r->body, "appMangerLevel", &u.app_manger_level, NULL))
+		return;
+	if (u.app_manger_level != 3 && u.app_manger_level != 4) {
+		api_fail(r, OI_ARGS, "appMangerLevel must be 3 (notification) or 4 (robot)");
+		return;
+	}
+	struct notif_state *st = im_calloc(1, sizeof(*st));
+	if (st == NULL) {
+		api_fail_im(r, -ENOMEM, "alloc");
+		return;
+	}
+	r->state = st;
+	if (u.user_id.n == 0) {
+		/* OpenIM generates a random 10-digit decimal id. */
+		uint64_t rnd = 0;
+		im_random(&rnd, sizeof(rnd));
+		snprintf(st->user_id, sizeof(st->user_id), "%010llu",
+			 (unsigned long long)(rnd % 10000000000ull));
+	} else {
+		if (!check_user_id(r, u.user_id))
+			return;
+		if (u.user_id.n >= sizeof(st->user_id)) {
+			api_fail(r, OI_ARGS, "userID too long");
+			return;
+		}
+		memcpy(st->user_id, u.user_id.p, u.user_id.n);
+	}
+	u.user_id = im_str_c(st->user_id);
+	if (!check_text(r, "nickName", u.nickname) || !check_text(r, "faceURL", u.face_url))
+		return;
+	u.create_time = r->s->now_ms();
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	struct eng_user old;
+	if (eng_user_get(rt, u.user_id, &old) == 0) {
+		api_fail(r, OI_REGISTERED_ALREADY, "userID registered already: %s", st->user_id);
+		return;
+	}
+	struct eng_cmd cmd = {.type = ENG_CMD_USER_REGISTER, .now_ms = u.create_time};
+	cmd.u.user_register.n = 1;
+	cmd.u.user_register.users = &u;
+	api_propose(r, &cmd, add_notif_done);
+}
+
+static void update_notification_account(struct api_req *r)
+{
+	if (!api_require_admin(r))
+		return;
+	struct eng_user u = {0};
+	if (!api_str(r, r->body, "userID", &u.user_id) ||
+	    !api_str(r, r->body, "nickName", &u.nickname) ||
+	    !api_str(r, r->body, "faceURL", &u.face_url))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	struct eng_user old;
+	if (eng_user_get(rt, u.user_id, &old) != 0 || old.app_manger_level < 3) {
+		api_fail(r, OI_RECORD_NOT_FOUND, "notification account %.*s not found",
+			 (int)u.user_id.n, u.user_id.p);
+		return;
+	}
+	if (!check_text(r, "nickName", u.nickname) || !check_text(r, "faceURL", u.face_url))
+		return;
+	uint32_t mask =
+	    (u.nickname.n ? ENG_USER_NICKNAME : 0) | (u.face_url.n ? ENG_USER_FACE_URL : 0);
+	propose_update(r, &u, mask);
+}
+
+static void search_notification_account(struct api_req *r)
+{
+	if (!api_require_admin(r))
+		return;
+	struct search s = {.notification = true};
+	if (!api_pagination(r, r->body, &s.offset, &s.limit) ||
+	    !api_str(r, r->body, "keyword", &s.keyword) ||
+	    !api_i32(r, r->body, "appManagerLevel", &s.level, NULL))
+		return;
+	run_search(r, &s, "notificationAccounts");
+}
+
+/* ---------------------------------------------------------------- user commands */
+
+/* Reads {userID, type, uuid, value?, ex?}; answers 1001/1002 itself on failure. */
+static bool user_cmd_args(struct api_req *r, struct eng_user_cmd *c, uint32_t *mask)
+{
+	bool has_value = false, has_ex = false;
+	struct json_err e;
+	memset(c, 0, sizeof(*c));
+	if (!api_str(r, r->body, "userID", &c->user_id) ||
+	    !api_i32(r, r->body, "type", &c->type, NULL) || !api_str(r, r->body, "uuid", &c->uuid))
+		return false;
+	if (json_get_str(r->body, "value", &c->value, &has_value, &e) != 0 ||
+	    json_get_str(r->body, "ex", &c->ex, &has_ex, &e) != 0) {
+		api_fail(r, OI_ARGS, "%s", e.msg);
+		return false;
+	}
+	if (!api_require_self_or_admin(r, c->user_id))
+		return false;
+	if (c->uuid.n == 0 || c->uuid.n > ENG_ID_MAX || memchr(c->uuid.p, 0, c->uuid.n)) {
+		api_fail(r, OI_ARGS, "uuid is empty or invalid");
+		return false;
+	}
+	if (!check_text(r, "value", c->value) || !check_text(r, "ex", c->ex))
+		return false;
+	*mask = (has_value ? ENG_UCMD_VALUE : 0) | (has_ex ? ENG_UCMD_EX : 0);
+	return true;
+}
+
+static void user_cmd_done(struct api_req *r, int status, const struct eng_result *res)
+{
+	if (res->code == IM_EEXIST)
+		api_fail(r, OI_DUPLICATE_KEY, "%s", res->detail);
+	else
+		no_data_done(r, status, res);
+}
+
+static void user_cmd_propose(struct api_req *r, uint8_t type)
+{
+	struct eng_cmd cmd = {.type = type, .now_ms = r->s->now_ms()};
+	if (!user_cmd_args(r, &cmd.u.user_cmd.c, &cmd.u.user_cmd.mask))
+		return;
+	api_propose(r, &cmd, user_cmd_done);
+}
+
+static void process_user_command_add(struct api_req *r)
+{
+	user_cmd_propose(r, ENG_CMD_USER_CMD_ADD);
+}
+
+static void process_user_command_update(struct api_req *r)
+{
+	user_cmd_propose(r, ENG_CMD_USER_CMD_UPDATE);
+}
+
+static void process_user_command_delete(struct api_req *r)
+{
+	user_cmd_propose(r, ENG_CMD_USER_CMD_DEL);
+}
+
+static int user_cmd_json(const struct eng_user_cmd *c, void *arg)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "type", json_integer(c->type));
+	json_object_set_new(o, "createTime", json_integer(c->create_time));
+	json_object_set_new(o, "uuid", json_str(c->uuid));
+	json_object_set_new(o, "value", json_str(c->value));
+	json_object_set_new(o, "ex", json_str(c->ex));
+	json_array_append_new(arg, o);
+	return 0;
+}
+
+static void user_cmd_list(struct api_req *r, bool by_type)
+{
+	struct im_str uid;
+	int32_t type = -1;
+	if (!api_str(r, r->body, "userID", &uid) ||
+	    (by_type && !api_i32(r, r->body, "type", &type, NULL)))
+		return;
+	if (!api_require_self_or_admin(r, uid))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	json_t *arr = json_array();
+	int rv = eng_user_cmd_scan(rt, uid, by_type ? type : -1, user_cmd_json, arr);
+	if (rv != 0) {
+		json_decref(arr);
+		api_fail_im(r, rv, "scan user commands");
+		return;
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "CommandResp", null_if_empty(arr));
+	api_reply(r, d);
+}
+
+static void process_user_command_get(struct api_req *r)
+{
+	user_cmd_list(r, true);
+}
+
+static void process_user_command_get_all(struct api_req *r)
+{
+	user_cmd_list(r, false);
+}
+
+const struct api_route api_routes_user[] = {
+    {"/user/user_register", user_register, 0},
+    {"/user/update_user_info", update_user_info, 0},
+    {"/user/update_user_info_ex", update_user_info_ex, 0},
+    {"/user/set_global_msg_recv_opt", set_global_msg_recv_opt, 0},
+    {"/user/get_users_info", get_users_info, 0},
+    {"/user/get_all_users_uid", get_all_users_uid, 0},
+    {"/user/account_check", account_check, 0},
+    {"/user/get_users", get_users, 0},
+    {"/user/get_users_online_status", get_users_online_status, 0},
+    {"/user/get_users_online_token_detail", get_users_online_token_detail, 0},
+    {"/user/subscribe_users_status", subscribe_users_status, 0},
+    {"/user/get_users_status", get_users_status, 0},
+    {"/user/get_subscribe_users_status", get_subscribe_users_status, 0},
+    {"/user/process_user_command_add", process_user_command_add, 0},
+    {"/user/process_user_command_update", process_user_command_update, 0},
+    {"/user/process_user_command_delete", process_user_command_delete, 0},
+    {"/user/process_user_command_get", process_user_command_get, 0},
+    {"/user/process_user_command_get_all", process_user_command_get_all, 0},
+    {"/user/add_notification_account", add_notification_account, 0},
+    {"/user/update_notification_account", update_notification_account, 0},
+    {"/user/search_notification_account", search_notification_account, 0},
+    {NULL, NULL, 0},
+};

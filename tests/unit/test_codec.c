@@ -46,20 +46,49 @@ static struct eng_cmd sample(int type)
 		c.u.token_kick.user_id = IM_STR_LIT("bob");
 		c.u.token_kick.platform_id = 2;
 		break;
+	case ENG_CMD_USER_CMD_ADD:
+	case ENG_CMD_USER_CMD_UPDATE:
+	case ENG_CMD_USER_CMD_DEL:
+		/* Each type carries only its own fields (a negative type for del). */
+		c.u.user_cmd.c.user_id = IM_STR_LIT("alice");
+		c.u.user_cmd.c.type = type == ENG_CMD_USER_CMD_DEL ? -7 : 3;
+		c.u.user_cmd.c.uuid = IM_STR_LIT("b6f1c2d0-uuid");
+		if (type != ENG_CMD_USER_CMD_DEL) {
+			c.u.user_cmd.c.value = IM_STR_LIT("{\"fav\":1}");
+			c.u.user_cmd.c.ex = IM_STR_LIT("x\x00y");
+		}
+		if (type == ENG_CMD_USER_CMD_UPDATE)
+			c.u.user_cmd.mask = ENG_UCMD_VALUE | ENG_UCMD_EX;
+		break;
 	default:
 		break;
 	}
 	return c;
 }
 
-static const int types[] = {ENG_CMD_NOOP, ENG_CMD_USER_REGISTER, ENG_CMD_USER_UPDATE,
-			    ENG_CMD_TOKEN_ISSUE, ENG_CMD_TOKEN_KICK};
+static const int types[] = {
+    ENG_CMD_NOOP,	ENG_CMD_USER_REGISTER, ENG_CMD_USER_UPDATE,	ENG_CMD_TOKEN_ISSUE,
+    ENG_CMD_TOKEN_KICK, ENG_CMD_USER_CMD_ADD,  ENG_CMD_USER_CMD_UPDATE, ENG_CMD_USER_CMD_DEL};
+/* The corpus file names of the valid seeds, by index into types[]. */
+static const char *const type_names[] = {
+    "noop",	  "user_register", "user_update",     "token_issue",
+    "token_kick", "user_cmd_add",  "user_cmd_update", "user_cmd_del"};
+_Static_assert(IM_ARRAY_LEN(types) == IM_ARRAY_LEN(type_names), "a name for every type");
 
 static void assert_str_eq(struct im_str a, struct im_str b)
 {
 	assert_int_equal(a.n, b.n);
 	if (a.n)
 		assert_memory_equal(a.p, b.p, a.n);
+}
+
+static void assert_ucmd_eq(const struct eng_user_cmd *a, const struct eng_user_cmd *b)
+{
+	assert_str_eq(a->user_id, b->user_id);
+	assert_int_equal(a->type, b->type);
+	assert_str_eq(a->uuid, b->uuid);
+	assert_str_eq(a->value, b->value);
+	assert_str_eq(a->ex, b->ex);
 }
 
 static void assert_user_eq(const struct eng_user *a, const struct eng_user *b)
@@ -122,6 +151,14 @@ static void round_trips_every_command_type(void **state)
 		case ENG_CMD_TOKEN_KICK:
 			assert_str_eq(d.u.token_kick.user_id, c.u.token_kick.user_id);
 			assert_int_equal(d.u.token_kick.platform_id, 2);
+			break;
+		case ENG_CMD_USER_CMD_ADD:
+		case ENG_CMD_USER_CMD_UPDATE:
+		case ENG_CMD_USER_CMD_DEL:
+			assert_int_equal(d.u.user_cmd.mask, c.u.user_cmd.mask);
+			assert_ucmd_eq(&d.u.user_cmd.c, &c.u.user_cmd.c);
+			/* create_time is not on the wire: apply stamps now_ms. */
+			assert_true(d.u.user_cmd.c.create_time == 0);
 			break;
 		default:
 			break;
@@ -322,6 +359,163 @@ static void encode_rejects_oversized_fields(void **state)
 	im_buf_free(&b);
 }
 
+/* The text limits apply to the types that carry value and ex. */
+static void encode_checks_user_cmd_bounds(void **state)
+{
+	struct im_buf b = {0}, b2 = {0};
+	static char big[ENG_TEXT_MAX + 2];
+	memset(big, 'x', sizeof(big));
+	const int ucmd_types[] = {ENG_CMD_USER_CMD_ADD, ENG_CMD_USER_CMD_UPDATE,
+				  ENG_CMD_USER_CMD_DEL};
+	for (size_t t = 0; t < IM_ARRAY_LEN(ucmd_types); t++) {
+		int type = ucmd_types[t];
+		struct eng_cmd c = sample(type), d;
+		c.u.user_cmd.c.uuid = (struct im_str){big, ENG_ID_MAX + 1};
+		assert_int_equal(eng_cmd_encode(&c, &b), IM_EINVAL);
+		c.u.user_cmd.c.uuid = (struct im_str){"a\0b", 3};
+		assert_int_equal(eng_cmd_encode(&c, &b), IM_EINVAL);
+		c = sample(type);
+		c.u.user_cmd.c.user_id = (struct im_str){big, ENG_ID_MAX + 1};
+		assert_int_equal(eng_cmd_encode(&c, &b), IM_EINVAL);
+		c.u.user_cmd.c.user_id = (struct im_str){"a\0", 2};
+		assert_int_equal(eng_cmd_encode(&c, &b), IM_EINVAL);
+		assert_int_equal(b.len, 0);
+		/* At the limits it encodes and decodes. */
+		c = sample(type);
+		c.u.user_cmd.c.user_id = (struct im_str){big, ENG_ID_MAX};
+		c.u.user_cmd.c.uuid = (struct im_str){big, ENG_ID_MAX};
+		if (type != ENG_CMD_USER_CMD_DEL)
+			c.u.user_cmd.c.value = c.u.user_cmd.c.ex =
+			    (struct im_str){big, ENG_TEXT_MAX};
+		encode_ok(&c, &b);
+		assert_int_equal(eng_cmd_decode(b.p, b.len, &d), 0);
+		assert_ucmd_eq(&d.u.user_cmd.c, &c.u.user_cmd.c);
+		eng_cmd_release(&d);
+		/* Empty ids pass the codec; apply rejects them with IM_EINVAL. */
+		c = sample(type);
+		c.u.user_cmd.c.uuid = (struct im_str){NULL, 0};
+		encode_ok(&c, &b);
+		assert_int_equal(eng_cmd_decode(b.p, b.len, &d), 0);
+		assert_int_equal(d.u.user_cmd.c.uuid.n, 0);
+		eng_cmd_release(&d);
+		/* One byte over a text limit fails where the type carries the text. */
+		b.len = 0;
+		c = sample(type);
+		c.u.user_cmd.c.value = (struct im_str){big, ENG_TEXT_MAX + 1};
+		assert_int_equal(eng_cmd_encode(&c, &b),
+				 type == ENG_CMD_USER_CMD_DEL ? 0 : IM_EINVAL);
+		b.len = 0;
+		c = sample(type);
+		c.u.user_cmd.c.ex = (struct im_str){big, ENG_TEXT_MAX + 1};
+		assert_int_equal(eng_cmd_encode(&c, &b),
+				 type == ENG_CMD_USER_CMD_DEL ? 0 : IM_EINVAL);
+	}
+	/* Fields a type does not carry are not encoded: the bytes are the same. */
+	struct eng_cmd c = sample(ENG_CMD_USER_CMD_ADD);
+	encode_ok(&c, &b);
+	c.u.user_cmd.mask = ENG_UCMD_EX;
+	c.u.user_cmd.c.create_time = 12345;
+	encode_ok(&c, &b2);
+	assert_int_equal(b2.len, b.len);
+	assert_memory_equal(b2.p, b.p, b.len);
+	c = sample(ENG_CMD_USER_CMD_DEL);
+	encode_ok(&c, &b);
+	c.u.user_cmd.c.value = IM_STR_LIT("ignored");
+	c.u.user_cmd.c.ex = (struct im_str){big, ENG_TEXT_MAX + 1};
+	encode_ok(&c, &b2);
+	assert_int_equal(b2.len, b.len);
+	assert_memory_equal(b2.p, b.p, b.len);
+	im_buf_free(&b);
+	im_buf_free(&b2);
+}
+
+/* Appends a wire string of n bytes `ch`. */
+static void add_str(struct im_buf *b, uint32_t n, char ch)
+{
+	unsigned char len[4];
+	im_put_be32(len, n);
+	assert_int_equal(im_buf_add(b, len, 4), 0);
+	char *fill = malloc(n ? n : 1);
+	memset(fill, ch, n);
+	assert_int_equal(im_buf_add(b, fill, n), 0);
+	free(fill);
+}
+
+/* Builds a user command by hand, so its fields may break the limits. */
+static void raw_ucmd(struct im_buf *b, int type, uint32_t idn, uint32_t uuidn, uint32_t valn,
+		     uint32_t exn)
+{
+	unsigned char h[ENG_CMD_HEADER] = {'I', 'M', 1, (unsigned char)type};
+	unsigned char num[8];
+	b->len = 0;
+	assert_int_equal(im_buf_add(b, h, sizeof(h)), 0);
+	im_put_be64(num, 1700000000000);
+	im_buf_add(b, num, 8);
+	if (type == ENG_CMD_USER_CMD_UPDATE) {
+		im_put_be32(num, ENG_UCMD_VALUE);
+		im_buf_add(b, num, 4);
+	}
+	add_str(b, idn, 'u');
+	im_put_be32(num, 9);
+	im_buf_add(b, num, 4);
+	add_str(b, uuidn, 'q');
+	if (type != ENG_CMD_USER_CMD_DEL) {
+		add_str(b, valn, 'v');
+		add_str(b, exn, 'e');
+	}
+	unsigned char *p = (unsigned char *)b->p;
+	im_put_be32(p + 4, (uint32_t)(b->len - ENG_CMD_HEADER));
+	fix_crc(p, b->len);
+}
+
+static void decode_rejects_bad_user_cmd_fields(void **state)
+{
+	struct im_buf b = {0};
+	struct eng_cmd d;
+	const int ucmd_types[] = {ENG_CMD_USER_CMD_ADD, ENG_CMD_USER_CMD_UPDATE,
+				  ENG_CMD_USER_CMD_DEL};
+	for (size_t t = 0; t < IM_ARRAY_LEN(ucmd_types); t++) {
+		int type = ucmd_types[t];
+		/* The builder is right: at the limits it decodes. */
+		raw_ucmd(&b, type, ENG_ID_MAX, ENG_ID_MAX, ENG_TEXT_MAX, ENG_TEXT_MAX);
+		assert_int_equal(eng_cmd_decode(b.p, b.len, &d), 0);
+		assert_int_equal(d.u.user_cmd.c.type, 9);
+		assert_int_equal(d.u.user_cmd.mask, type == ENG_CMD_USER_CMD_UPDATE);
+		eng_cmd_release(&d);
+		raw_ucmd(&b, type, ENG_ID_MAX + 1, 5, 1, 1);
+		assert_int_equal(eng_cmd_decode(b.p, b.len, &d), IM_ECORRUPT);
+		raw_ucmd(&b, type, 5, ENG_ID_MAX + 1, 1, 1);
+		assert_int_equal(eng_cmd_decode(b.p, b.len, &d), IM_ECORRUPT);
+		if (type == ENG_CMD_USER_CMD_DEL)
+			continue;
+		raw_ucmd(&b, type, 5, 5, ENG_TEXT_MAX + 1, 1);
+		assert_int_equal(eng_cmd_decode(b.p, b.len, &d), IM_ECORRUPT);
+		raw_ucmd(&b, type, 5, 5, 1, ENG_TEXT_MAX + 1);
+		assert_int_equal(eng_cmd_decode(b.p, b.len, &d), IM_ECORRUPT);
+	}
+	/* A NUL in the uuid: payload now_ms(8) | "alice"(4+5) | type(4) | uuid(4+...). */
+	struct eng_cmd c = sample(ENG_CMD_USER_CMD_DEL);
+	encode_ok(&c, &b);
+	unsigned char *p = (unsigned char *)b.p;
+	p[ENG_CMD_HEADER + 8 + 9 + 4 + 4 + 2] = 0;
+	fix_crc(p, b.len);
+	assert_int_equal(eng_cmd_decode(p, b.len, &d), IM_ECORRUPT);
+	/* An add relabelled as a del has trailing bytes; a del as an add is short. */
+	c = sample(ENG_CMD_USER_CMD_ADD);
+	encode_ok(&c, &b);
+	p = (unsigned char *)b.p;
+	p[3] = ENG_CMD_USER_CMD_DEL;
+	fix_crc(p, b.len);
+	assert_int_equal(eng_cmd_decode(p, b.len, &d), IM_ECORRUPT);
+	c = sample(ENG_CMD_USER_CMD_DEL);
+	encode_ok(&c, &b);
+	p = (unsigned char *)b.p;
+	p[3] = ENG_CMD_USER_CMD_ADD;
+	fix_crc(p, b.len);
+	assert_int_equal(eng_cmd_decode(p, b.len, &d), IM_ECORRUPT);
+	im_buf_free(&b);
+}
+
 static void decode_reports_out_of_memory(void **state)
 {
 	struct im_buf b = {0};
@@ -369,7 +563,7 @@ static void random_bytes_never_crash(void **state)
 				buf[i] = (unsigned char)rand();
 			if (n >= ENG_CMD_HEADER && rand() % 2) {
 				buf[0] = 'I', buf[1] = 'M', buf[2] = 1;
-				buf[3] = (unsigned char)(rand() % 7);
+				buf[3] = (unsigned char)(rand() % 10);
 				im_put_be32(buf + 4, (uint32_t)(n - ENG_CMD_HEADER));
 				fix_crc(buf, n);
 			}
@@ -417,12 +611,7 @@ static void writes_seed_corpus_when_asked(void **state)
 	for (size_t t = 0; t < IM_ARRAY_LEN(types); t++) {
 		struct eng_cmd c = sample(types[t]);
 		encode_ok(&c, &b);
-		snprintf(name, sizeof(name), "valid_%s",
-			 t == 0	  ? "noop"
-			 : t == 1 ? "user_register"
-			 : t == 2 ? "user_update"
-			 : t == 3 ? "token_issue"
-				  : "token_kick");
+		snprintf(name, sizeof(name), "valid_%s", type_names[t]);
 		write_file(dir, name, b.p, b.len);
 	}
 	/* A token issue for a user the register seed creates, policy 0. */
@@ -458,6 +647,8 @@ int main(void)
 	    cmocka_unit_test(rejects_bad_magic_version_type_and_length),
 	    cmocka_unit_test(decode_rejects_bad_fields),
 	    cmocka_unit_test(encode_rejects_oversized_fields),
+	    cmocka_unit_test(encode_checks_user_cmd_bounds),
+	    cmocka_unit_test(decode_rejects_bad_user_cmd_fields),
 	    cmocka_unit_test(decode_reports_out_of_memory),
 	    cmocka_unit_test(random_bytes_never_crash),
 	    cmocka_unit_test(writes_seed_corpus_when_asked),

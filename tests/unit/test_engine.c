@@ -1,4 +1,5 @@
-/* test_engine.c - the storage engine: apply, replay, tokens, paging, check, MAP_FULL, crashes. */
+/* test_engine.c - the storage engine: apply, replay, tokens, user commands, paging, check,
+ * MAP_FULL, crashes. */
 #include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
@@ -158,6 +159,38 @@ static int apply_kick(struct eng *e, uint64_t idx, const char *user, int plat,
 	return apply_c(e, idx, &c, res);
 }
 
+/* A user command (user, type, uuid, value, ex); NULL strings are empty. */
+static struct eng_user_cmd ucmd(const char *user, int32_t type, const char *uuid, const char *value,
+				const char *ex)
+{
+	struct eng_user_cmd c = {.user_id = im_str_c(user), .type = type, .uuid = im_str_c(uuid)};
+	c.value = im_str_c(value);
+	c.ex = im_str_c(ex);
+	return c;
+}
+
+/* Applies a user command of cmd_type (ADD, UPDATE with mask, DEL) at idx. */
+static int apply_ucmd(struct eng *e, uint64_t idx, int cmd_type, uint32_t mask,
+		      struct eng_user_cmd c, int64_t now_ms, struct eng_result *res)
+{
+	struct eng_cmd cmd = {.type = (uint8_t)cmd_type, .now_ms = now_ms};
+	cmd.u.user_cmd.mask = mask;
+	cmd.u.user_cmd.c = c;
+	return apply_c(e, idx, &cmd, res);
+}
+
+/* Like apply_ucmd, and the result must be `code`. */
+static void ucmd_expect(struct eng *e, uint64_t idx, int cmd_type, uint32_t mask,
+			struct eng_user_cmd c, int64_t now_ms, int code)
+{
+	struct eng_result res;
+	assert_int_equal(apply_ucmd(e, idx, cmd_type, mask, c, now_ms, &res), 0);
+	assert_false(res.skipped);
+	if (res.code != code)
+		fail_msg("%d at %" PRIu64 ": code %d, want %d (%s)", cmd_type, idx, res.code, code,
+			 res.detail);
+}
+
 static void flush_ok(struct eng *e)
 {
 	int rv = eng_flush(e);
@@ -177,6 +210,30 @@ static int token_status(struct eng *e, const char *user, int plat, const char *t
 		return -1;
 	assert_int_equal(rv, 0);
 	return st;
+}
+
+static int collect_ucmd(const struct eng_user_cmd *c, void *arg)
+{
+	struct im_buf *b = arg;
+	im_buf_printf(b, "%" PRId32 ":%.*s=%.*s/%.*s@%" PRId64 ";", c->type, (int)c->uuid.n,
+		      c->uuid.p, (int)c->value.n, c->value.p, (int)c->ex.n, c->ex.p,
+		      c->create_time);
+	return 0;
+}
+
+/* The user commands of user (type < 0: all) as "type:uuid=value/ex@create_time;...". */
+static const char *ucmd_list(struct eng *e, const char *user, int32_t type)
+{
+	static char out[1024];
+	struct im_buf b = {0};
+	struct eng_rtxn *r;
+	assert_int_equal(eng_read_begin(e, &r), 0);
+	int rv = eng_user_cmd_scan(r, im_str_c(user), type, collect_ucmd, &b);
+	eng_read_end(r);
+	assert_int_equal(rv, 0);
+	snprintf(out, sizeof(out), "%s", b.p ? b.p : "");
+	im_buf_free(&b);
+	return out;
 }
 
 static bool user_exists(struct eng *e, const char *id)
@@ -209,7 +266,7 @@ static int check_problems(struct eng *e, bool print)
 	return n;
 }
 
-/* A digest of the whole visible state: every user, every token, the count. */
+/* A digest of the whole visible state: every user, token and user command, the count. */
 struct dig {
 	struct eng_rtxn *r;
 	uint32_t crc;
@@ -241,6 +298,17 @@ static int dig_token(const struct eng_token *t, void *arg)
 	return 0;
 }
 
+static int dig_ucmd(const struct eng_user_cmd *c, void *arg)
+{
+	struct dig *d = arg;
+	dig_u64(d, (uint64_t)c->type);
+	dig_str(d, c->uuid);
+	dig_str(d, c->value);
+	dig_str(d, c->ex);
+	dig_u64(d, (uint64_t)c->create_time);
+	return 0;
+}
+
 static int dig_user(const struct eng_user *u, void *arg)
 {
 	struct dig *d = arg;
@@ -252,7 +320,8 @@ static int dig_user(const struct eng_user *u, void *arg)
 	dig_u64(d, (uint64_t)u->create_time);
 	dig_u64(d, (uint64_t)u->app_manger_level);
 	dig_u64(d, (uint64_t)u->global_recv_msg_opt);
-	return eng_token_scan(d->r, u->user_id, -1, dig_token, d);
+	int rv = eng_token_scan(d->r, u->user_id, -1, dig_token, d);
+	return rv ? rv : eng_user_cmd_scan(d->r, u->user_id, -1, dig_ucmd, d);
 }
 
 static uint32_t digest(struct eng *e)
@@ -415,6 +484,16 @@ static uint64_t apply_history(struct eng *e)
 	const char *more[] = {"e", "f"};
 	assert_int_equal(apply_register(e, i++, more, 2, &res), 0);
 	issue_ok(e, i++, "e", 5, "te1", 3000000, 1, 0);
+	/* User commands: adds, an update, a delete and two that fail. */
+	ucmd_expect(e, i++, ENG_CMD_USER_CMD_ADD, 0, ucmd("a", 1, "x", "vx", NULL), 11, 0);
+	ucmd_expect(e, i++, ENG_CMD_USER_CMD_ADD, 0, ucmd("a", 1, "y", "vy", "ey"), 12, 0);
+	ucmd_expect(e, i++, ENG_CMD_USER_CMD_ADD, 0, ucmd("e", 2, "x", NULL, NULL), 13, 0);
+	ucmd_expect(e, i++, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_EX, ucmd("a", 1, "x", NULL, "ex"), 14,
+		    0);
+	ucmd_expect(e, i++, ENG_CMD_USER_CMD_DEL, 0, ucmd("a", 1, "y", NULL, NULL), 15, 0);
+	ucmd_expect(e, i++, ENG_CMD_USER_CMD_ADD, 0, ucmd("a", 1, "x", NULL, NULL), 16, IM_EEXIST);
+	ucmd_expect(e, i++, ENG_CMD_USER_CMD_DEL, 0, ucmd("a", 1, "y", NULL, NULL), 17,
+		    IM_ENOTFOUND);
 	return i - 1;
 }
 
@@ -430,6 +509,7 @@ static void replay_skips_applied_indexes(void **state)
 	uint64_t saved = last;
 	reopen(f, 0, 0);
 	assert_int_equal(eng_applied_index(f->e), saved);
+	assert_string_equal(ucmd_list(f->e, "a", -1), "1:x=vx/ex@11;");
 	struct eng_result res;
 	const char *ids[] = {"zz"};
 	for (uint64_t i = 1; i <= saved; i++) {
@@ -672,6 +752,172 @@ static void token_kick_marks_every_token_of_the_platform(void **state)
 	assert_int_equal(n, 2);
 }
 
+/* ---------------------------------------------------------------- user commands */
+
+static void user_cmd_add_update_del_follow_the_rules(void **state)
+{
+	struct fx *f = *state;
+	register_ok(f->e, 1, "u1");
+	ucmd_expect(f->e, 2, ENG_CMD_USER_CMD_ADD, 0, ucmd("u1", 1, "a", "v1", "e1"), 1000, 0);
+	/* Like everything else, invisible until the batch commits. */
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "");
+	flush_ok(f->e);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "1:a=v1/e1@1000;");
+	uint32_t before = digest(f->e);
+
+	/* Each rejection consumes its index and changes nothing else. */
+	struct eng_result res;
+	assert_int_equal(apply_ucmd(f->e, 3, ENG_CMD_USER_CMD_ADD, 0,
+				    ucmd("u1", 1, "a", "v2", NULL), 2000, &res),
+			 0);
+	assert_int_equal(res.code, IM_EEXIST);
+	assert_non_null(strstr(res.detail, "u1"));
+	assert_non_null(strstr(res.detail, "already exists"));
+	assert_int_equal(
+	    apply_ucmd(f->e, 4, ENG_CMD_USER_CMD_ADD, 0, ucmd("ghost", 1, "a", "v", NULL), 1, &res),
+	    0);
+	assert_int_equal(res.code, IM_ENOTFOUND);
+	assert_non_null(strstr(res.detail, "ghost"));
+	ucmd_expect(f->e, 5, ENG_CMD_USER_CMD_ADD, 0, ucmd("u1", 1, "", "v", NULL), 1, IM_EINVAL);
+	ucmd_expect(f->e, 6, ENG_CMD_USER_CMD_ADD, 0, ucmd("", 1, "a", "v", NULL), 1, IM_EINVAL);
+	ucmd_expect(f->e, 7, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_VALUE, ucmd("u1", 1, "b", "v", NULL),
+		    1, IM_ENOTFOUND);
+	/* The type is part of the key. */
+	ucmd_expect(f->e, 8, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_VALUE, ucmd("u1", 2, "a", "v", NULL),
+		    1, IM_ENOTFOUND);
+	ucmd_expect(f->e, 9, ENG_CMD_USER_CMD_UPDATE, 1u << 5, ucmd("u1", 1, "a", "v", NULL), 1,
+		    IM_EINVAL);
+	ucmd_expect(f->e, 10, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_VALUE, ucmd("u1", 1, "", "v", NULL),
+		    1, IM_EINVAL);
+	ucmd_expect(f->e, 11, ENG_CMD_USER_CMD_DEL, 0, ucmd("u1", 1, "b", NULL, NULL), 1,
+		    IM_ENOTFOUND);
+	ucmd_expect(f->e, 12, ENG_CMD_USER_CMD_DEL, 0, ucmd("u1", 1, "", NULL, NULL), 1, IM_EINVAL);
+	ucmd_expect(f->e, 13, ENG_CMD_USER_CMD_DEL, 0, ucmd("ghost", 1, "a", NULL, NULL), 1,
+		    IM_ENOTFOUND);
+	assert_int_equal(eng_applied_index(f->e), 13);
+	flush_ok(f->e);
+	assert_int_equal(digest(f->e), before);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "1:a=v1/e1@1000;");
+	assert_string_equal(ucmd_list(f->e, "ghost", -1), "");
+
+	/* Update writes the masked fields only and keeps create_time. */
+	ucmd_expect(f->e, 14, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_VALUE,
+		    ucmd("u1", 1, "a", "v2", "not me"), 5000, 0);
+	flush_ok(f->e);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "1:a=v2/e1@1000;");
+	ucmd_expect(f->e, 15, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_EX, ucmd("u1", 1, "a", "x", ""),
+		    6000, 0);
+	ucmd_expect(f->e, 16, ENG_CMD_USER_CMD_UPDATE, 0, ucmd("u1", 1, "a", "x", "y"), 7000, 0);
+	flush_ok(f->e);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "1:a=v2/@1000;");
+	ucmd_expect(f->e, 17, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_VALUE | ENG_UCMD_EX,
+		    ucmd("u1", 1, "a", "v3", "e3"), 7000, 0);
+	flush_ok(f->e);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "1:a=v3/e3@1000;");
+	assert_int_equal(check_problems(f->e, true), 0);
+
+	/* Delete, then it is gone: a second delete and an update fail. */
+	ucmd_expect(f->e, 18, ENG_CMD_USER_CMD_DEL, 0, ucmd("u1", 1, "a", NULL, NULL), 8000, 0);
+	ucmd_expect(f->e, 19, ENG_CMD_USER_CMD_DEL, 0, ucmd("u1", 1, "a", NULL, NULL), 8000,
+		    IM_ENOTFOUND);
+	ucmd_expect(f->e, 20, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_VALUE,
+		    ucmd("u1", 1, "a", "v", NULL), 8000, IM_ENOTFOUND);
+	flush_ok(f->e);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "");
+	/* Added again, it is a new command with a new create_time. */
+	ucmd_expect(f->e, 21, ENG_CMD_USER_CMD_ADD, 0, ucmd("u1", 1, "a", NULL, NULL), 9000, 0);
+	flush_ok(f->e);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "1:a=/@9000;");
+	assert_int_equal(check_problems(f->e, true), 0);
+}
+
+static int stop_at_second_ucmd(const struct eng_user_cmd *c, void *arg)
+{
+	int *n = arg;
+	return ++*n == 2 ? 7 : 0;
+}
+
+static void user_cmd_scan_orders_by_type_then_uuid(void **state)
+{
+	struct fx *f = *state;
+	struct eng_result res;
+	/* "u" is a prefix of "u1": the 0x00 separator keeps them apart. */
+	const char *ids[] = {"u", "u1", "u2"};
+	assert_int_equal(apply_register(f->e, 1, ids, 3, &res), 0);
+	assert_int_equal(res.code, 0);
+	uint64_t i = 2;
+	const struct {
+		int32_t type;
+		const char *uuid;
+	} adds[] = {{2, "b"}, {1, "z"}, {1, "a"}, {256, "m"}, {0, "k"}, {-1, "neg"}, {1, "aa"}};
+	for (size_t k = 0; k < IM_ARRAY_LEN(adds); k++)
+		ucmd_expect(f->e, i++, ENG_CMD_USER_CMD_ADD, 0,
+			    ucmd("u1", adds[k].type, adds[k].uuid, NULL, NULL), 10, 0);
+	ucmd_expect(f->e, i++, ENG_CMD_USER_CMD_ADD, 0, ucmd("u", 1, "a", "of u", NULL), 20, 0);
+	ucmd_expect(f->e, i++, ENG_CMD_USER_CMD_ADD, 0, ucmd("u2", 1, "x", NULL, NULL), 30, 0);
+	flush_ok(f->e);
+
+	/* Types in unsigned order (negative last), uuids in byte order. */
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "0:k=/@10;1:a=/@10;1:aa=/@10;1:z=/@10;"
+						       "2:b=/@10;256:m=/@10;-1:neg=/@10;");
+	assert_string_equal(ucmd_list(f->e, "u1", 1), "1:a=/@10;1:aa=/@10;1:z=/@10;");
+	assert_string_equal(ucmd_list(f->e, "u1", 256), "256:m=/@10;");
+	assert_string_equal(ucmd_list(f->e, "u1", 0), "0:k=/@10;");
+	assert_string_equal(ucmd_list(f->e, "u1", 3), "");
+	assert_string_equal(ucmd_list(f->e, "u", -1), "1:a=of u/@20;");
+	assert_string_equal(ucmd_list(f->e, "u2", -1), "1:x=/@30;");
+	assert_string_equal(ucmd_list(f->e, "nobody", -1), "");
+	assert_string_equal(ucmd_list(f->e, "", -1), "");
+
+	/* A callback's non-zero value stops the scan and is returned. */
+	struct eng_rtxn *r;
+	int n = 0;
+	assert_int_equal(eng_read_begin(f->e, &r), 0);
+	assert_int_equal(eng_user_cmd_scan(r, IM_STR_LIT("u1"), -1, stop_at_second_ucmd, &n), 7);
+	eng_read_end(r);
+	assert_int_equal(n, 2);
+	assert_int_equal(check_problems(f->e, true), 0);
+}
+
+static void user_cmd_replay_is_skipped(void **state)
+{
+	struct fx *f = *state;
+	struct eng_result res;
+	register_ok(f->e, 1, "u1");
+	struct eng_user_cmd a = ucmd("u1", 4, "id-1", "v", "e");
+	ucmd_expect(f->e, 2, ENG_CMD_USER_CMD_ADD, 0, a, 100, 0);
+	ucmd_expect(f->e, 3, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_VALUE, ucmd("u1", 4, "id-1", "w", 0),
+		    200, 0);
+	ucmd_expect(f->e, 4, ENG_CMD_USER_CMD_ADD, 0, ucmd("u1", 4, "id-2", NULL, NULL), 300, 0);
+	ucmd_expect(f->e, 5, ENG_CMD_USER_CMD_DEL, 0, ucmd("u1", 4, "id-2", NULL, NULL), 400, 0);
+	flush_ok(f->e);
+	reopen(f, 0, 0);
+	const char *want = "4:id-1=w/e@100;";
+	assert_string_equal(ucmd_list(f->e, "u1", -1), want);
+
+	/* The same entries again: skipped, not IM_EEXIST or IM_ENOTFOUND. */
+	assert_int_equal(apply_ucmd(f->e, 2, ENG_CMD_USER_CMD_ADD, 0, a, 100, &res), 0);
+	assert_true(res.skipped);
+	assert_int_equal(res.code, 0);
+	assert_int_equal(apply_ucmd(f->e, 3, ENG_CMD_USER_CMD_UPDATE, ENG_UCMD_VALUE,
+				    ucmd("u1", 4, "id-1", "w", 0), 200, &res),
+			 0);
+	assert_true(res.skipped);
+	assert_int_equal(apply_ucmd(f->e, 4, ENG_CMD_USER_CMD_ADD, 0,
+				    ucmd("u1", 4, "id-2", NULL, NULL), 300, &res),
+			 0);
+	assert_true(res.skipped);
+	assert_int_equal(apply_ucmd(f->e, 5, ENG_CMD_USER_CMD_DEL, 0,
+				    ucmd("u1", 4, "id-2", NULL, NULL), 400, &res),
+			 0);
+	assert_true(res.skipped);
+	assert_int_equal(res.code, 0);
+	assert_false(eng_dirty(f->e));
+	assert_int_equal(eng_applied_index(f->e), 5);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), want);
+	assert_int_equal(check_problems(f->e, true), 0);
+}
+
 /* ---------------------------------------------------------------- check, open */
 
 /* Runs fn on a plain LMDB write txn of the engine (no batch open). */
@@ -703,6 +949,73 @@ static void bad_user_record(struct eng *e, MDB_txn *txn)
 {
 	MDB_val key = {2, "u3"}, val = {3, "\x01zz"};
 	assert_int_equal(mdb_put(txn, eng__dbi(e, ENG__T_USERS), &key, &val, 0), 0);
+}
+
+/* Puts a user command (user, type 1, uuid) with a valid value, or raw bytes. */
+static void put_ucmd(struct eng *e, MDB_txn *txn, const char *user, const char *uuid,
+		     const void *raw, size_t raw_n)
+{
+	unsigned char k[ENG__UCMD_KEY_MAX], v[64];
+	struct eng_user_cmd c = ucmd(user, 1, uuid, "v", NULL);
+	MDB_val key = {eng__ucmd_key(k, c.user_id, c.type, c.uuid), k}, val = {raw_n, (void *)raw};
+	if (raw == NULL) {
+		val.mv_size = eng__ucmd_val_size(&c);
+		assert_true(val.mv_size <= sizeof(v));
+		eng__ucmd_val_encode(v, &c);
+		val.mv_data = v;
+	}
+	assert_int_equal(mdb_put(txn, eng__dbi(e, ENG__T_USER_CMDS), &key, &val, 0), 0);
+}
+
+static void add_orphan_ucmd(struct eng *e, MDB_txn *txn)
+{
+	put_ucmd(e, txn, "ghost", "g1", NULL, 0);
+}
+
+static void add_bad_ucmds(struct eng *e, MDB_txn *txn)
+{
+	put_ucmd(e, txn, "u1", "bad-value", "\x01zz", 3);
+	put_ucmd(e, txn, "u1", "new-format", "\x02", 1);
+	/* A key without the 0x00 separator. */
+	MDB_val key = {8, "nonulkey"}, val = {1, "\x01"};
+	assert_int_equal(mdb_put(txn, eng__dbi(e, ENG__T_USER_CMDS), &key, &val, 0), 0);
+}
+
+static void check_detects_bad_user_cmds(void **state)
+{
+	struct fx *f = *state;
+	register_ok(f->e, 1, "u1");
+	ucmd_expect(f->e, 2, ENG_CMD_USER_CMD_ADD, 0, ucmd("u1", 1, "ok", "v", NULL), 1, 0);
+	flush_ok(f->e);
+	assert_int_equal(check_problems(f->e, true), 0);
+
+	/* A command of a user that was never registered. */
+	inject(f->e, add_orphan_ucmd);
+	struct im_buf rep = {0};
+	int n = eng_check(f->e, &rep);
+	printf("after an orphan user command (%d problems):\n%s", n, rep.p ? rep.p : "");
+	assert_int_equal(n, 1);
+	assert_non_null(strstr(rep.p, "user_cmds (ghost, 1, g1): user does not exist"));
+	assert_non_null(strstr(rep.p, "user does not exist"));
+	/* The scan of that user still returns it: check is what finds orphans. */
+	assert_string_equal(ucmd_list(f->e, "ghost", -1), "1:g1=v/@0;");
+	im_buf_free(&rep);
+
+	inject(f->e, add_bad_ucmds);
+	n = eng_check(f->e, &rep);
+	printf("plus undecodable user commands (%d problems):\n%s", n, rep.p);
+	assert_int_equal(n, 4);
+	assert_non_null(strstr(rep.p, "(u1, 1, bad-value): value does not decode"));
+	assert_non_null(strstr(rep.p, "(u1, 1, new-format): value does not decode"));
+	assert_non_null(strstr(rep.p, "key 'nonulkey' does not decode"));
+	im_buf_free(&rep);
+	/* A reader meeting such a record reports it. */
+	struct eng_rtxn *r;
+	struct im_buf b = {0};
+	assert_int_equal(eng_read_begin(f->e, &r), 0);
+	assert_int_equal(eng_user_cmd_scan(r, IM_STR_LIT("u1"), -1, collect_ucmd, &b), IM_ECORRUPT);
+	eng_read_end(r);
+	im_buf_free(&b);
 }
 
 static void check_detects_injected_corruption(void **state)
@@ -775,6 +1088,38 @@ static void read_only_open_reads_and_refuses_writes(void **state)
 	o.dir = "/nonexistent/imlog";
 	assert_true(eng_open(&e2, &o, err, sizeof(err)) < 0);
 	assert_null(e2);
+}
+
+static void drop_user_cmds(struct eng *e, MDB_txn *txn)
+{
+	assert_int_equal(mdb_drop(txn, eng__dbi(e, ENG__T_USER_CMDS), 1), 0);
+}
+
+/* An environment written before user_cmds existed (schema 1 all the same). */
+static void open_handles_an_environment_without_user_cmds(void **state)
+{
+	struct fx *f = *state;
+	register_ok(f->e, 1, "u1");
+	flush_ok(f->e);
+	inject(f->e, drop_user_cmds);
+	eng_close(f->e);
+
+	/* Read-only cannot create the table: it reads as empty. */
+	struct eng_opts o = {.dir = f->dir, .read_only = true};
+	char err[256];
+	if (eng_open(&f->e, &o, err, sizeof(err)) != 0)
+		fail_msg("read-only open: %s", err);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "");
+	assert_int_equal(check_problems(f->e, true), 0);
+	eng_close(f->e);
+
+	/* Read-write creates it, and user commands work. */
+	f->e = open_at(f->dir, 0, 0);
+	assert_int_equal(eng_applied_index(f->e), 1);
+	ucmd_expect(f->e, 2, ENG_CMD_USER_CMD_ADD, 0, ucmd("u1", 1, "a", NULL, NULL), 5, 0);
+	flush_ok(f->e);
+	assert_string_equal(ucmd_list(f->e, "u1", -1), "1:a=/@5;");
+	assert_int_equal(check_problems(f->e, true), 0);
 }
 
 static void apply_reports_out_of_memory_without_effect(void **state)
@@ -1020,9 +1365,14 @@ int main(void)
 	    T(token_policy0_keeps_max_per_platform),
 	    T(token_issue_rejects_bad_arguments),
 	    T(token_kick_marks_every_token_of_the_platform),
+	    T(user_cmd_add_update_del_follow_the_rules),
+	    T(user_cmd_scan_orders_by_type_then_uuid),
+	    T(user_cmd_replay_is_skipped),
 	    T(check_detects_injected_corruption),
+	    T(check_detects_bad_user_cmds),
 	    T(open_refuses_newer_schema),
 	    T(read_only_open_reads_and_refuses_writes),
+	    T(open_handles_an_environment_without_user_cmds),
 	    T(apply_reports_out_of_memory_without_effect),
 	    T(map_full_refuses_writes_then_grows_on_reopen),
 	    T(map_growth_waits_for_the_reader),

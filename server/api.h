@@ -1,0 +1,132 @@
+/* api.h - the REST API: router, OpenIM envelope, header and token checks, proposals. */
+#ifndef IM_API_H
+#define IM_API_H
+
+#include <jansson.h>
+
+#include "cluster.h"
+#include "config.h"
+#include "engine.h"
+#include "http.h"
+#include "json.h"
+
+/* OpenIM error codes used at the API edge (openim-protocol.md §2.4). */
+enum {
+	OI_OK = 0,
+	OI_SERVER_INTERNAL = 500,
+	OI_ARGS = 1001,
+	OI_NO_PERMISSION = 1002,
+	OI_DUPLICATE_KEY = 1003,
+	OI_RECORD_NOT_FOUND = 1004,
+	OI_USER_NOT_FOUND = 1101,
+	OI_REGISTERED_ALREADY = 1102,
+	OI_TOKEN_EXPIRED = 1501,
+	OI_TOKEN_INVALID = 1502,
+	OI_TOKEN_MALFORMED = 1503,
+	OI_TOKEN_NOT_VALID_YET = 1504,
+	OI_TOKEN_UNKNOWN = 1505,
+	OI_TOKEN_KICKED = 1506,
+	OI_TOKEN_NOT_EXIST = 1507,
+	OI_DATABASE = 90002,
+};
+
+/* The short name OpenIM puts in errMsg for a code. */
+const char *api_code_name(int code);
+
+/* The server: everything a handler may reach.  One per process, loop thread only. */
+struct srv {
+	uv_loop_t *loop;
+	const struct cfg *cfg;
+	struct eng *eng;
+	struct clu *clu;
+	struct http_server *api;
+	struct im_str secret;
+	int64_t token_expire_s;
+	/* Overridable for tests and fuzzing: propose a command (default: clu_propose). */
+	int (*propose)(struct srv *s, struct clu_req *req, const void *cmd, size_t len,
+		       clu_done_cb cb);
+	int64_t (*now_ms)(void);
+};
+
+/* The authenticated caller of a request. */
+struct api_who {
+	char user_id[129];
+	int32_t platform_id;
+	bool admin;
+};
+
+struct api_req;
+typedef void (*api_handler)(struct api_req *r);
+typedef void (*api_done)(struct api_req *r, int status, const struct eng_result *res);
+
+/* One REST request in flight.  Freed by api_reply()/api_fail(). */
+struct api_req {
+	struct srv *s;
+	struct http_req *http; /* NULL once the client went away */
+	json_t *body;	       /* the parsed JSON body (an object) */
+	struct api_who who;
+	char op_id[129];
+	struct clu_req creq;
+	api_done done;
+	struct im_buf cmd;   /* the encoded command being proposed */
+	void *state;	     /* per-route state, freed with im_free */
+	struct eng_rtxn *rt; /* open read snapshot (api_read), ended by reply/fail/propose */
+};
+
+/* Entry point for the HTTP server. */
+void api_handle(struct http_req *req, void *arg);
+
+/* Answers {errCode:0,...,data} (data NULL: no data key) and frees r.  Steals data. */
+void api_reply(struct api_req *r, json_t *data);
+/* Answers an error envelope with errDlt = dlt (printf-style) and frees r. */
+void api_fail(struct api_req *r, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Maps a project code (IM_EEXIST, ...) to an OpenIM code for the current route. */
+void api_fail_im(struct api_req *r, int im_code, const char *detail);
+
+/*
+ * Encodes cmd (time stamped by the caller) and proposes it; done runs once
+ * with the outcome (then the handler answers).  On a failure to propose the
+ * request is answered with an error here and done never runs.
+ */
+void api_propose(struct api_req *r, const struct eng_cmd *cmd, api_done done);
+
+/* Permission helpers: return true, or answer 1002 and return false. */
+bool api_require_admin(struct api_req *r);
+bool api_require_self_or_admin(struct api_req *r, struct im_str user_id);
+
+/*
+ * Returns the request's read snapshot, opening it on first use, or answers
+ * 500 and returns NULL.  It ends when the request is answered or proposes.
+ */
+struct eng_rtxn *api_read(struct api_req *r);
+
+/* Field getters that answer 1001 on a type error and return false. */
+bool api_str(struct api_req *r, const json_t *obj, const char *key, struct im_str *out);
+bool api_i32(struct api_req *r, const json_t *obj, const char *key, int32_t *out, bool *present);
+bool api_i64(struct api_req *r, const json_t *obj, const char *key, int64_t *out, bool *present);
+bool api_bool(struct api_req *r, const json_t *obj, const char *key, bool *out, bool *present);
+/* String array; *out freed by the caller with im_free. */
+bool api_strs(struct api_req *r, const json_t *obj, const char *key, struct im_str **out,
+	      size_t *n);
+/* Pagination {pageNumber, showNumber}: offset and limit (0 = all). */
+bool api_pagination(struct api_req *r, const json_t *obj, uint64_t *offset, uint64_t *limit);
+
+/* JSON builders for records (key order = proto field order). */
+json_t *api_user_json(const struct eng_user *u);
+
+/* The route tables of each routes_*.c. */
+struct api_route {
+	const char *path;
+	api_handler fn;
+	unsigned flags;
+};
+enum { API_NO_TOKEN = 1u << 0 };
+extern const struct api_route api_routes_auth[];
+extern const struct api_route api_routes_user[];
+
+/* auth.c: verifies a token as parseToken does (§2.3); returns an OpenIM code. */
+int auth_verify(struct srv *s, struct eng_rtxn *rt, const char *tok, size_t len,
+		struct api_who *out, int64_t *exp_out);
+
+#endif

@@ -1,0 +1,48 @@
+/* config.h - the one configuration table: defaults, file, environment, flags. */
+#ifndef IM_CONFIG_H
+#define IM_CONFIG_H
+
+#include "common.h"
+
+#define CFG_MAX_ADMINS 16
+
+struct cfg {
+	char data_dir[1024];
+	char api_addr[128];
+	char ws_addr[128];
+	char raft_addr[128];
+	int64_t node_id;
+	char secret[256];
+	char admin_user_ids[CFG_MAX_ADMINS][129];
+	int n_admins;
+	char log_level[16];
+	int64_t token_expire_days;
+	int64_t multi_login_policy;
+	int64_t max_num_one_end;
+	int64_t max_body_bytes;
+	int64_t max_header_bytes;
+	int64_t idle_timeout_ms;
+	int64_t map_size_mb;
+	int64_t map_max_mb;
+	int64_t snapshot_threshold;
+	int64_t raft_segment_kb;
+	bool secret_configured; /* set by the loader: a secret came from file/env/flag */
+};
+
+/*
+ * Fills cfg from defaults, then the file named by --config (if any), then
+ * the IMLOG_* environment, then flags in argv (argv[0..argc) after the
+ * subcommand).  Returns 0, or IM_EINVAL with a message in err.
+ */
+int cfg_load(struct cfg *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Logs every setting once (the secret is masked). */
+void cfg_log(const struct cfg *cfg);
+
+/* Prints the flag table (for --help). */
+void cfg_usage(void);
+
+/* True when user_id is one of the configured admin user ids. */
+bool cfg_is_admin(const struct cfg *cfg, struct im_str user_id);
+
+#endif

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages imlog builds, runs and tests with (idempotent; needs root).
+set -euo pipefail
+pkgs=(build-essential meson ninja-build pkg-config cmake python3
+      liblmdb-dev libuv1-dev libwslay-dev node-llhttp libraft-dev libjwt-dev libmbedtls-dev
+      libprotobuf-c-dev protobuf-c-compiler libjansson-dev zlib1g-dev)
+if [ "${1:-}" = "--test" ]; then
+	pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format lmdb-utils)
+fi
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi

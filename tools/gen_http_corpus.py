@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of fuzz/fuzz_http.c: raw HTTP requests with tokens valid for its fixed clock."""
+import base64, hashlib, hmac, json, os, sys
+
+SECRET = b"fuzz-secret"
+NOW = 1800000000  # FUZZ_NOW_MS / 1000
+
+
+def b64(d):
+    return base64.urlsafe_b64encode(d).rstrip(b"=")
+
+
+def jwt(uid, pid):
+    h = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    c = b64(json.dumps({"UserID": uid, "PlatformID": pid, "exp": NOW + 90 * 86400, "iat": NOW - 5},
+                       separators=(",", ":")).encode())
+    s = b64(hmac.new(SECRET, h + b"." + c, hashlib.sha256).digest())
+    return (h + b"." + c + b"." + s).decode()
+
+
+ADMIN = jwt("imAdmin", 10)
+
+
+def req(path, body, token=ADMIN, method="POST", extra=""):
+    b = body if isinstance(body, bytes) else json.dumps(body).encode()
+    t = f"token: {token}\r\n" if token else ""
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\noperationID: op1\r\n{t}{extra}"
+            f"Content-Length: {len(b)}\r\n\r\n").encode() + b
+
+
+seeds = {
+    "admin_token": req("/auth/get_admin_token", {"secret": "fuzz-secret", "userID": "imAdmin"}, token=None),
+    "register": req("/user/user_register", {"users": [{"userID": "u2", "nickname": "two"}]}),
+    "users_info": req("/user/get_users_info", {"userIDs": ["u1", "imAdmin"]}),
+    "user_token_then_use": req("/auth/get_user_token", {"platformID": 5, "userID": "u1"})
+        + req("/user/update_user_info_ex", {"userInfo": {"userID": "u1", "nickname": "x"}}, token=jwt("u1", 5)),
+    "force_logout": req("/auth/force_logout", {"platformID": 5, "userID": "u1"}),
+    "parse_token": req("/auth/parse_token", {"token": ADMIN}, token=None),
+    "all_uid": req("/user/get_all_users_uid", {"pagination": {"pageNumber": 1, "showNumber": 10}}),
+    "get_users": req("/user/get_users", {"pagination": {"pageNumber": 1, "showNumber": 10}, "userID": "u"}),
+    "account_check": req("/user/account_check", {"checkUserIDs": ["u1", "zz"]}),
+    "notif": req("/user/add_notification_account", {"nickName": "n", "appMangerLevel": 3}),
+    "search_notif": req("/user/search_notification_account", {"keyword": "n"}),
+    "ucmd": req("/user/process_user_command_add", {"userID": "u1", "type": 1, "uuid": "a", "value": "v"})
+        + req("/user/process_user_command_get_all", {"userID": "u1"}),
+    "online": req("/user/get_users_online_status", {"userIDs": ["u1"]}),
+    "options": b"OPTIONS /user/get_users_info HTTP/1.1\r\nHost: x\r\n\r\n",
+    "healthz": b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+    "chunked": (b"POST /user/get_users_info HTTP/1.1\r\nHost: x\r\noperationID: o\r\ntoken: " + ADMIN.encode()
+                + b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"use\r\n10\r\nrIDs\":[\"u1\"]}    \r\n0\r\n\r\n"),
+    "bad_json": req("/user/user_register", b'{"users":[{"userID":'),
+    "wrong_types": req("/user/user_register", {"users": [{"userID": 5}]}),
+    "no_opid": b"POST /user/get_users_info HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+    "bad_token": req("/user/get_users_info", {"userIDs": ["u1"]}, token="a.b.c"),
+    "garbage": b"\x00\x01GET /\r\n\r\n",
+    "http10": b"POST /user/get_users_info HTTP/1.0\r\nConnection: keep-alive\r\noperationID: o\r\ntoken: "
+              + ADMIN.encode() + b"\r\nContent-Length: 15\r\n\r\n{\"userIDs\":[1]}",
+}
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus", "fuzz_http")
+for name, data in seeds.items():
+    with open(os.path.join(out, name), "wb") as f:
+        f.write(data)
+print(f"wrote {len(seeds)} seeds to {out}")
