@@ -32,7 +32,7 @@ ids=$(python3 -c 'import json; print(json.dumps({"userIDs":["q%d"%i for i in ran
 
 fs=$(./build-release/bench/fsync_rate "$dir" 3)
 run() { # name script extra-lua
-	{ printf 'token = "%s"\nrun_id = %d\nbody = %q\n' "$admin" "$RANDOM" "$ids"; cat "bench/$2"; } >"$dir/s.lua"
+	{ printf 'token = "%s"\nrun_id = %d\nbody = [[%s]]\n' "$admin" "$RANDOM" "$ids"; cat "bench/$2"; } >"$dir/s.lua"
 	wrk -t2 -c"$conns" -d"${secs}s" -s "$dir/s.lua" "http://127.0.0.1:$port" | grep '^RESULT' |
 		sed "s/^RESULT/$1/"
 }

@@ -124,9 +124,10 @@ void api_fail(struct api_req *r, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(dlt, sizeof(dlt), fmt, ap);
 	va_end(ap);
+	/* Bad input is logged (design.md promise 8); successes are not. */
 	if (r->http)
-		IM_DEBUG("op=%s %.*s -> %d %s", r->op_id, (int)r->http->path.n, r->http->path.p,
-			 code, dlt);
+		IM_INFO("op=%s user=%s %.*s -> %d %s", r->op_id, r->who.user_id,
+			(int)r->http->path.n, r->http->path.p, code, dlt);
 	send_envelope(r, code, dlt, NULL);
 }
 
