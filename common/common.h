@@ -33,7 +33,8 @@
 	X(IM_ESHUTDOWN, -20011, "shutting down")                                                   \
 	X(IM_ERAFT, -20012, "raft error")                                                          \
 	X(IM_EREADONLY, -20013, "storage refuses writes")                                          \
-	X(IM_ELAST, -20014, "end of the project range")
+	X(IM_EPERM, -20014, "not permitted")                                                       \
+	X(IM_ELAST, -20015, "end of the project range")
 
 enum im_err {
 #define IM_ERR_ENUM(name, value, text) name = value,

@@ -3,6 +3,7 @@
 #define IM_ENGINE_H
 
 #include "common.h"
+#include "eng_msg.h"
 
 /*
  * The engine owns one LMDB environment in a directory.  Writes happen only by
@@ -84,6 +85,13 @@ enum eng_cmd_type {
 	ENG_CMD_USER_CMD_ADD = 6,    /* add one user command: IM_EEXIST if present */
 	ENG_CMD_USER_CMD_UPDATE = 7, /* update value/ex of one: IM_ENOTFOUND if absent */
 	ENG_CMD_USER_CMD_DEL = 8,    /* delete one: IM_ENOTFOUND if absent */
+	ENG_CMD_MSG_SEND = 9,	     /* append message items (eng_msg.h) */
+	ENG_CMD_CONV_SET = 10,	     /* create or update conversation rows of owners */
+	ENG_CMD_MARK_READ = 11,	     /* raise hasReadSeq; 1:1 marks messages read; + items */
+	ENG_CMD_REVOKE = 12,	     /* mark (conv, seq) revoked; + items (the 2101 tip) */
+	ENG_CMD_MSG_HIDE = 13,	   /* hide seqs of a conversation for one user ("delete for me") */
+	ENG_CMD_CONV_CLEAR = 14,   /* a user's min seq of conversations becomes maxSeq+1 */
+	ENG_CMD_GROUP_CREATE = 15, /* a group with its members; + items (notifications) */
 };
 
 /* A user command (OpenIM's "user command": favourites, recent items, ...). */
@@ -137,12 +145,61 @@ struct eng_cmd {
 		struct {
 			struct im_str user_id;
 			int32_t platform_id;
+			struct im_str except_token; /* this token stays as it is (empty: none) */
 		} token_kick;
 		struct {
 			uint32_t mask; /* ENG_UCMD_* for UPDATE; ignored by ADD and DEL */
 			struct eng_user_cmd c;
 		} user_cmd;
 	} u;
+	/*
+	 * Message items appended by MSG_SEND (the messages), MARK_READ, REVOKE and
+	 * GROUP_CREATE (their notifications), after the command's own effect.
+	 */
+	uint32_t n_items;
+	struct eng_msg_item *items;
+	/* The message-side commands (only the member of `type` is used). */
+	union {
+		struct {
+			uint32_t n_owners;
+			struct im_str *owners; /* rows of these users; created if missing */
+			uint32_t mask;	       /* ENG_CONV_* */
+			struct eng_conv conv;  /* conversation_id and the masked fields */
+		} conv_set;
+		struct {
+			struct im_str user_id;
+			struct im_str conv_id;
+			int64_t
+			    has_read_seq; /* raised to this (never lowered); clamped to maxSeq */
+			uint32_t n_seqs;
+			int64_t *seqs;	/* 1:1 only: also marked read */
+			bool mark_msgs; /* 1:1: set isRead on (old, new] and seqs */
+		} mark_read;
+		struct {
+			struct im_str conv_id;
+			int64_t seq;
+			struct im_str revoker_id;
+			int32_t revoker_role;
+			struct im_str revoker_nickname;
+			int64_t revoke_time;
+		} revoke;
+		struct {
+			struct im_str user_id;
+			struct im_str conv_id;
+			uint32_t n_seqs;
+			int64_t *seqs;
+		} msg_hide;
+		struct {
+			struct im_str user_id;
+			uint32_t n_convs;
+			struct im_str *conv_ids; /* empty: every conversation of the user */
+		} conv_clear;
+		struct {
+			struct eng_group group;
+			uint32_t n_members;
+			struct eng_member *members; /* the owner included, role 100 */
+		} group_create;
+	} m;
 	void *alloc; /* decode-time allocation, released by eng_cmd_release() */
 };
 
@@ -185,6 +242,8 @@ struct eng_result {
 	int code;     /* 0, or a project code: IM_EEXIST, IM_ENOTFOUND, IM_EINVAL, IM_ECORRUPT */
 	bool skipped; /* index was already applied: nothing happened now */
 	char detail[160]; /* for errors: e.g. the user id that exists */
+	uint32_t n_msgs;  /* message items of the command, in order */
+	struct eng_msg_result msgs[ENG_ITEMS_MAX];
 };
 
 /*
@@ -283,6 +342,64 @@ int eng_token_scan(struct eng_rtxn *r, struct im_str user_id, int32_t platform_i
 typedef int (*eng_user_cmd_cb)(const struct eng_user_cmd *c, void *arg);
 int eng_user_cmd_scan(struct eng_rtxn *r, struct im_str user_id, int32_t type, eng_user_cmd_cb cb,
 		      void *arg);
+
+/*
+ * Calls cb for every event of the committed batches since the last drain, in
+ * log order, then forgets them.  Call after eng_flush() returned 0.
+ */
+void eng_events_drain(struct eng *e, eng_event_cb cb, void *arg);
+
+/* ---------------------------------------------------------------- message reads */
+
+/* Conversation-wide seqs: 0 and the values, or IM_ENOTFOUND (no message yet). */
+int eng_conv_seq(struct eng_rtxn *r, struct im_str conv_id, int64_t *max_seq, int64_t *min_seq,
+		 int64_t *max_seq_time);
+
+/*
+ * The stored MsgData bytes of (conv, seq) (with seq), a view valid until the
+ * read ends; *is_read and *revoked from the message's flags (may be NULL).
+ * IM_ENOTFOUND if absent.
+ */
+int eng_msg_get(struct eng_rtxn *r, struct im_str conv_id, int64_t seq, struct im_str *data,
+		bool *is_read, bool *revoked);
+
+/* The revoke record of (conv, seq), if revoked: 0 or IM_ENOTFOUND. Views. */
+struct eng_revoke {
+	struct im_str revoker_id;
+	int32_t revoker_role;
+	struct im_str revoker_nickname;
+	int64_t revoke_time;
+};
+int eng_revoke_get(struct eng_rtxn *r, struct im_str conv_id, int64_t seq, struct eng_revoke *out);
+
+/* True when user hid (conv, seq) ("delete for me"). */
+bool eng_msg_hidden(struct eng_rtxn *r, struct im_str user_id, struct im_str conv_id, int64_t seq);
+
+/* The dedup record of (send_id, client_msg_id): 0 or IM_ENOTFOUND. */
+int eng_msg_dedup(struct eng_rtxn *r, struct im_str send_id, struct im_str client_msg_id,
+		  struct im_str *conv_id, int64_t *seq, struct im_str *server_msg_id,
+		  int64_t *send_time);
+
+/* A user's conversation row: 0 or IM_ENOTFOUND.  Views. */
+int eng_conv_get(struct eng_rtxn *r, struct im_str owner, struct im_str conv_id,
+		 struct eng_conv *out);
+/* Every conversation row of owner, in conversationID order; cb may stop with non-zero. */
+typedef int (*eng_conv_cb)(const struct eng_conv *c, void *arg);
+int eng_conv_scan(struct eng_rtxn *r, struct im_str owner, eng_conv_cb cb, void *arg);
+
+/* hasReadSeq of (user, conv), 0 when never set. */
+int64_t eng_read_seq(struct eng_rtxn *r, struct im_str user_id, struct im_str conv_id);
+
+/* Groups: 0 or IM_ENOTFOUND.  member_count is filled.  Views. */
+int eng_group_get(struct eng_rtxn *r, struct im_str group_id, struct eng_group *out);
+int eng_member_get(struct eng_rtxn *r, struct im_str group_id, struct im_str user_id,
+		   struct eng_member *out);
+/* Members of a group in userID order. */
+typedef int (*eng_member_cb)(const struct eng_member *m, void *arg);
+int eng_member_scan(struct eng_rtxn *r, struct im_str group_id, eng_member_cb cb, void *arg);
+/* Groups a user is a member of, in groupID order (views of the group ids). */
+typedef int (*eng_id_cb)(struct im_str id, void *arg);
+int eng_user_group_scan(struct eng_rtxn *r, struct im_str user_id, eng_id_cb cb, void *arg);
 
 /* ---------------------------------------------------------------- offline */
 
