@@ -13,11 +13,7 @@
  * A handler reads nothing but the txn and the command: no clock, no random.
  */
 
-/* Fills res for a broken rule; the detail names the offending value. */
-static int reject(struct eng_result *res, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int reject(struct eng_result *res, int code, const char *fmt, ...)
+int eng__reject(struct eng_result *res, int code, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -27,9 +23,9 @@ static int reject(struct eng_result *res, int code, const char *fmt, ...)
 	return ENG__REJECT;
 }
 
-/* Prints at most 64 bytes of an id for a detail message. */
-#define ID_FMT	   "%.*s"
-#define ID_ARG(id) (int)IM_MIN((id).n, 64u), (id).p
+#define reject eng__reject
+#define ID_FMT ENG__ID_FMT
+#define ID_ARG ENG__ID_ARG
 
 static int put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
 	       const void *v, size_t vn, unsigned int flags, const char *what)
@@ -294,11 +290,11 @@ static int token_issue(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 	return put(e, txn, ENG__T_TOKENS, k, kn, v, sizeof(v), 0, "mdb_put tokens");
 }
 
-/* TOKEN_KICK: every token of (user, platform) becomes KICKED; none is fine. */
+/* TOKEN_KICK: every token of (user, platform) but except_token becomes KICKED; none is fine. */
 static int token_kick(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 		      struct eng_result *res)
 {
-	struct im_str user = cmd->u.token_kick.user_id;
+	struct im_str user = cmd->u.token_kick.user_id, keep = cmd->u.token_kick.except_token;
 	int32_t platform = cmd->u.token_kick.platform_id;
 	if (!eng__id_valid(user))
 		return reject(res, IM_EINVAL, "empty userID");
@@ -318,6 +314,10 @@ static int token_kick(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 		struct eng__token_val tv;
 		if (eng__token_val_decode(val.mv_data, val.mv_size, &tv) == 0 &&
 		    tv.status == ENG_TOKEN_KICKED)
+			continue;
+		/* The token of the session asking for the kick keeps its status. */
+		if (keep.n && key.mv_size - pn == keep.n &&
+		    memcmp((char *)key.mv_data + pn, keep.p, keep.n) == 0)
 			continue;
 		rv = token_set_status(e, c, &key, &val, ENG_TOKEN_KICKED);
 		if (rv != 0)
@@ -445,7 +445,8 @@ static int user_cmd_del(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 	return rc ? eng__from_mdb(e, rc, "mdb_del user_cmds") : 0;
 }
 
-int eng__apply_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struct eng_result *res)
+/* The command's own effect. */
+static int apply_own(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struct eng_result *res)
 {
 	switch (cmd->type) {
 	case ENG_CMD_NOOP:
@@ -464,7 +465,25 @@ int eng__apply_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struc
 		return user_cmd_update(e, txn, cmd, res);
 	case ENG_CMD_USER_CMD_DEL:
 		return user_cmd_del(e, txn, cmd, res);
+	case ENG_CMD_MSG_SEND:
+	case ENG_CMD_CONV_SET:
+	case ENG_CMD_MARK_READ:
+	case ENG_CMD_REVOKE:
+	case ENG_CMD_MSG_HIDE:
+	case ENG_CMD_CONV_CLEAR:
+	case ENG_CMD_GROUP_CREATE:
+		return eng__apply_msg_cmd(e, txn, cmd, res);
 	default:
 		return reject(res, IM_ECORRUPT, "unknown command type %d", cmd->type);
 	}
+}
+
+/* The own effect, then the items tail (any type may carry one): all or nothing. */
+int eng__apply_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+		   struct eng_result *res)
+{
+	int rv = apply_own(e, txn, cmd, res);
+	if (rv == 0 && cmd->n_items > 0)
+		rv = eng__apply_items(e, txn, index, cmd, res);
+	return rv;
 }

@@ -21,6 +21,18 @@
  *  5. tokens: each key and value decodes and the user exists;
  *  6. user_cmds: each key and value decodes and the user exists (a table
  *     that a read-only open found absent is empty and has nothing to check).
+ *  7. msgs: per conversation the seqs are exactly 1..n, n is the max_seq of
+ *     its conv_seqs row, each value decodes and ends with its seq field, and a
+ *     revoked flag has its revokes record;
+ *  8. conv_seqs: each decodes, and its max_seq message exists (so a row whose
+ *     messages are all gone is caught too);
+ *  9. msg_dedup and revokes: each decodes and names an existing message (a
+ *     revoked one for revokes);
+ * 10. convs: each decodes and its owner is a registered user; read_seqs and
+ *     hidden keys and values are well formed;
+ * 11. groups, members, user_groups: each decodes; a member's group and user
+ *     exist and its user_groups entry too, each user_groups entry names a
+ *     member, and member_count is the group's number of members.
  *
  * Memory stays constant: every cross-check is a point lookup.
  */
@@ -262,6 +274,352 @@ static int check_user_cmds(struct chk *k)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- message side */
+
+/* 1 if key exists in t, 0 if not, or a negative error. */
+static int exists(struct chk *k, enum eng__table t, const void *key, size_t kn)
+{
+	if (k->e->absent[t])
+		return 0;
+	MDB_val kv = {kn, (void *)key}, v;
+	int rc = mdb_get(k->txn, k->e->dbi[t], &kv, &v);
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	return rc ? eng__from_mdb(k->e, rc, "check: mdb_get") : 1;
+}
+
+/*
+ * Walks a whole table, calling fn for each entry; stops at a storage error
+ * (returned).  An absent table (read-only open of an older environment) is
+ * empty.
+ */
+static int walk(struct chk *k, enum eng__table t,
+		int (*fn)(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg),
+		void *arg)
+{
+	if (k->e->absent[t])
+		return 0;
+	MDB_cursor *c;
+	int rv = open_cursor(k, t, &c);
+	if (rv != 0)
+		return rv;
+	MDB_val key, val;
+	int rc;
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0;
+	     rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		rv = fn(k, &key, &val, arg);
+		if (rv != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rv == 0 && rc != MDB_NOTFOUND)
+		rv = eng__from_mdb(k->e, rc, "check: mdb_cursor_get");
+	return rv;
+}
+
+/* The msgs walk's current conversation (7). */
+struct conv_run {
+	char conv[ENG_CONV_ID_MAX];
+	uint32_t n; /* 0: none yet */
+	uint64_t last;
+};
+
+/* The end of a conversation's run: its last seq must be conv_seqs' max_seq. */
+static int run_end(struct chk *k, struct conv_run *run)
+{
+	if (run->n == 0)
+		return 0;
+	char sb[ENG_CONV_ID_MAX * 4 + 8];
+	const char *name = show(run->conv, run->n, sb, sizeof(sb));
+	MDB_val key = {run->n, run->conv}, val;
+	int rc = k->e->absent[ENG__T_CONV_SEQS]
+		     ? MDB_NOTFOUND
+		     : mdb_get(k->txn, k->e->dbi[ENG__T_CONV_SEQS], &key, &val);
+	struct eng__conv_seq cs;
+	if (rc == MDB_NOTFOUND)
+		problem(k, "msgs %s: no conv_seqs row", name);
+	else if (rc != 0)
+		return eng__from_mdb(k->e, rc, "check: mdb_get conv_seqs");
+	else if (eng__conv_seq_decode(val.mv_data, val.mv_size, &cs) == 0 &&
+		 (uint64_t)cs.max_seq != run->last)
+		problem(k, "msgs %s: last seq %" PRIu64 " but conv_seqs max_seq %" PRId64, name,
+			run->last, cs.max_seq);
+	return 0;
+}
+
+static int msg_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	struct conv_run *run = arg;
+	char sb[ENG_CONV_ID_MAX * 4 + 8];
+	struct im_str conv;
+	uint64_t seq;
+	if (eng__msg_key_parse(key->mv_data, key->mv_size, &conv, &seq) != 0) {
+		problem(k, "msgs: key '%s' does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb)));
+		return 0;
+	}
+	const char *name = show(conv.p, conv.n, sb, sizeof(sb));
+	/* A new conversation: the previous one ends, this one starts at seq 1. */
+	if (run->n != conv.n || memcmp(run->conv, conv.p, conv.n) != 0) {
+		int rv = run_end(k, run);
+		if (rv != 0)
+			return rv;
+		memcpy(run->conv, conv.p, conv.n);
+		run->n = conv.n;
+		run->last = 0;
+	}
+	if (seq != run->last + 1)
+		problem(k, "msgs %s: seq %" PRIu64 " where %" PRIu64 " was expected", name, seq,
+			run->last + 1);
+	run->last = seq;
+	uint8_t flags;
+	struct im_str data;
+	if (eng__msg_val_decode(val->mv_data, val->mv_size, &flags, &data) != 0) {
+		problem(k, "msgs %s %" PRIu64 ": record does not decode", name, seq);
+		return 0;
+	}
+	if (!eng__seq_field_ends(data, seq))
+		problem(k, "msgs %s %" PRIu64 ": does not end with its seq field", name, seq);
+	if (flags & ENG__MSG_F_REVOKED) {
+		int rv = exists(k, ENG__T_REVOKES, key->mv_data, key->mv_size);
+		if (rv < 0)
+			return rv;
+		if (rv == 0)
+			problem(k, "msgs %s %" PRIu64 ": revoked without a revokes record", name,
+				seq);
+	}
+	return 0;
+}
+
+static int conv_seq_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[ENG_CONV_ID_MAX * 4 + 8];
+	const char *name = show(key->mv_data, IM_MIN(key->mv_size, 300u), sb, sizeof(sb));
+	struct eng__conv_seq cs;
+	struct im_str conv = {key->mv_data, (uint32_t)key->mv_size};
+	if (!eng__conv_id_valid(conv) ||
+	    eng__conv_seq_decode(val->mv_data, val->mv_size, &cs) != 0) {
+		problem(k, "conv_seqs %s: record does not decode", name);
+		return 0;
+	}
+	if (cs.max_seq < 1 || cs.min_seq < 1) {
+		problem(k, "conv_seqs %s: max_seq %" PRId64 " min_seq %" PRId64, name, cs.max_seq,
+			cs.min_seq);
+		return 0;
+	}
+	unsigned char mk[ENG__MSG_KEY_MAX];
+	int rv = exists(k, ENG__T_MSGS, mk, eng__msg_key(mk, conv, (uint64_t)cs.max_seq));
+	if (rv == 0)
+		problem(k, "conv_seqs %s: message %" PRId64 " (max_seq) does not exist", name,
+			cs.max_seq);
+	return rv < 0 ? rv : 0;
+}
+
+static int dedup_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[300];
+	const char *name = show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb));
+	struct im_str send, cmid;
+	struct eng__dedup d;
+	if (eng__key_split(key->mv_data, key->mv_size, &send, &cmid) != 0 ||
+	    eng__dedup_rec_decode(val->mv_data, val->mv_size, &d) != 0) {
+		problem(k, "msg_dedup %s: record does not decode", name);
+		return 0;
+	}
+	unsigned char mk[ENG__MSG_KEY_MAX];
+	int rv = d.seq > 0
+		     ? exists(k, ENG__T_MSGS, mk, eng__msg_key(mk, d.conv_id, (uint64_t)d.seq))
+		     : 0;
+	if (rv == 0)
+		problem(k, "msg_dedup %s: message %.*s %" PRId64 " does not exist", name,
+			ENG__ID_ARG(d.conv_id), d.seq);
+	return rv < 0 ? rv : 0;
+}
+
+static int revoke_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[300];
+	struct im_str conv;
+	uint64_t seq;
+	struct eng_revoke rv_;
+	if (eng__msg_key_parse(key->mv_data, key->mv_size, &conv, &seq) != 0 ||
+	    eng__revoke_rec_decode(val->mv_data, val->mv_size, &rv_) != 0) {
+		problem(k, "revokes %s: record does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb)));
+		return 0;
+	}
+	const char *name = show(conv.p, conv.n, sb, sizeof(sb));
+	MDB_val mk = *key, mv;
+	int rc = k->e->absent[ENG__T_MSGS] ? MDB_NOTFOUND
+					   : mdb_get(k->txn, k->e->dbi[ENG__T_MSGS], &mk, &mv);
+	uint8_t flags = 0;
+	struct im_str data;
+	if (rc == MDB_NOTFOUND)
+		problem(k, "revokes %s %" PRIu64 ": message does not exist", name, seq);
+	else if (rc != 0)
+		return eng__from_mdb(k->e, rc, "check: mdb_get msgs");
+	else if (eng__msg_val_decode(mv.mv_data, mv.mv_size, &flags, &data) == 0 &&
+		 !(flags & ENG__MSG_F_REVOKED))
+		problem(k, "revokes %s %" PRIu64 ": message is not flagged revoked", name, seq);
+	return 0;
+}
+
+static int conv_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[300], cb[300];
+	struct eng_conv c;
+	if (eng__key_split(key->mv_data, key->mv_size, &c.owner_user_id, &c.conversation_id) != 0 ||
+	    c.owner_user_id.n > ENG_ID_MAX || !eng__conv_id_valid(c.conversation_id)) {
+		problem(k, "convs: key '%s' does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb)));
+		return 0;
+	}
+	const char *owner = show(c.owner_user_id.p, c.owner_user_id.n, sb, sizeof(sb));
+	const char *conv =
+	    show(c.conversation_id.p, IM_MIN(c.conversation_id.n, 64u), cb, sizeof(cb));
+	if (eng__conv_rec_decode(val->mv_data, val->mv_size, &c) != 0)
+		problem(k, "convs (%s, %s): record does not decode", owner, conv);
+	int rv = exists(k, ENG__T_USERS, c.owner_user_id.p, c.owner_user_id.n);
+	if (rv == 0)
+		problem(k, "convs (%s, %s): owner does not exist", owner, conv);
+	return rv < 0 ? rv : 0;
+}
+
+static int read_seq_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[300];
+	struct im_str user, conv;
+	if (eng__key_split(key->mv_data, key->mv_size, &user, &conv) != 0 ||
+	    val->mv_size != ENG__I64_VAL_LEN)
+		problem(k, "read_seqs %s: entry does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb)));
+	return 0;
+}
+
+static int hidden_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[300];
+	struct im_str user, rest, conv;
+	uint64_t seq;
+	if (eng__key_split(key->mv_data, key->mv_size, &user, &rest) != 0 ||
+	    eng__msg_key_parse(rest.p, rest.n, &conv, &seq) != 0 || val->mv_size != 0)
+		problem(k, "hidden %s: entry does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb)));
+	return 0;
+}
+
+/* Counts the members of a group with a cursor of its own. */
+static int count_members(struct chk *k, struct im_str group, uint64_t *n)
+{
+	*n = 0;
+	if (k->e->absent[ENG__T_MEMBERS])
+		return 0;
+	MDB_cursor *c;
+	int rv = open_cursor(k, ENG__T_MEMBERS, &c);
+	if (rv != 0)
+		return rv;
+	unsigned char pfx[ENG_ID_MAX + 1];
+	size_t pn = eng__key_join(pfx, group, (struct im_str){NULL, 0});
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	while ((rv = eng__prefix_step(k->e, c, pfx, pn, &key, &val, op)) == 0) {
+		op = MDB_NEXT;
+		(*n)++;
+	}
+	mdb_cursor_close(c);
+	return rv < 0 ? rv : 0;
+}
+
+static int group_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[300];
+	const char *name = show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb));
+	struct eng_group g = {.group_id = {key->mv_data, (uint32_t)key->mv_size}};
+	if (!eng__id_valid(g.group_id) || eng__group_rec_decode(val->mv_data, val->mv_size, &g)) {
+		problem(k, "groups %s: record does not decode", name);
+		return 0;
+	}
+	uint64_t n;
+	int rv = count_members(k, g.group_id, &n);
+	if (rv == 0 && n != g.member_count)
+		problem(k, "groups %s: member_count %" PRIu32 " but %" PRIu64 " members", name,
+			g.member_count, n);
+	return rv;
+}
+
+static int member_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char gb[300], ub[300];
+	struct eng_member m;
+	if (eng__key_split(key->mv_data, key->mv_size, &m.group_id, &m.user_id) != 0 ||
+	    !eng__id_valid(m.group_id) || !eng__id_valid(m.user_id)) {
+		problem(k, "members: key '%s' does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), gb, sizeof(gb)));
+		return 0;
+	}
+	const char *group = show(m.group_id.p, m.group_id.n, gb, sizeof(gb));
+	const char *user = show(m.user_id.p, m.user_id.n, ub, sizeof(ub));
+	if (eng__member_rec_decode(val->mv_data, val->mv_size, &m) != 0)
+		problem(k, "members (%s, %s): record does not decode", group, user);
+	int rv = exists(k, ENG__T_GROUPS, m.group_id.p, m.group_id.n);
+	if (rv == 0)
+		problem(k, "members (%s, %s): group does not exist", group, user);
+	if (rv >= 0 && (rv = exists(k, ENG__T_USERS, m.user_id.p, m.user_id.n)) == 0)
+		problem(k, "members (%s, %s): user does not exist", group, user);
+	unsigned char uk[ENG__PAIR_KEY_MAX];
+	if (rv >= 0 &&
+	    (rv = exists(k, ENG__T_USER_GROUPS, uk, eng__key_join(uk, m.user_id, m.group_id))) == 0)
+		problem(k, "members (%s, %s): no user_groups entry", group, user);
+	return rv < 0 ? rv : 0;
+}
+
+static int user_group_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char gb[300], ub[300];
+	struct im_str user, group;
+	if (eng__key_split(key->mv_data, key->mv_size, &user, &group) != 0 ||
+	    !eng__id_valid(user) || !eng__id_valid(group) || val->mv_size != ENG__I64_VAL_LEN) {
+		problem(k, "user_groups: entry '%s' does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), gb, sizeof(gb)));
+		return 0;
+	}
+	unsigned char mk[ENG__PAIR_KEY_MAX];
+	int rv = exists(k, ENG__T_MEMBERS, mk, eng__key_join(mk, group, user));
+	if (rv == 0)
+		problem(k, "user_groups (%s, %s): not a member",
+			show(user.p, user.n, ub, sizeof(ub)),
+			show(group.p, group.n, gb, sizeof(gb)));
+	return rv < 0 ? rv : 0;
+}
+
+/* (7) to (11). */
+static int check_msg_side(struct chk *k)
+{
+	struct conv_run run = {.n = 0};
+	int rv = walk(k, ENG__T_MSGS, msg_entry, &run);
+	if (rv == 0)
+		rv = run_end(k, &run);
+	if (rv == 0)
+		rv = walk(k, ENG__T_CONV_SEQS, conv_seq_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_MSG_DEDUP, dedup_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_REVOKES, revoke_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_CONVS, conv_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_READ_SEQS, read_seq_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_HIDDEN, hidden_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_GROUPS, group_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_MEMBERS, member_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_USER_GROUPS, user_group_entry, NULL);
+	return rv;
+}
+
 int eng_check(struct eng *e, struct im_buf *report)
 {
 	struct chk k = {e, NULL, report, 0};
@@ -281,6 +639,8 @@ int eng_check(struct eng *e, struct im_buf *report)
 	rv = order < 0 ? (int)order : check_tokens(&k);
 	if (rv == 0)
 		rv = check_user_cmds(&k);
+	if (rv == 0)
+		rv = check_msg_side(&k);
 	mdb_txn_abort(k.txn);
 	if (rv != 0) {
 		eng__wrap(e, "check");

@@ -15,11 +15,13 @@
  * openim-protocol.md §6.1 (conversation ids), §6.5 (seqs), §6.6 (send).
  */
 
-#define ENG_CONV_ID_MAX 300	    /* "si_" + two ids + "_" */
-#define ENG_MSG_MAX	(64u << 10) /* MsgData bytes of one message (the WS frame limit is 50 KiB) */
-#define ENG_ITEMS_MAX	64	    /* messages appended by one command */
-#define ENG_SEQS_MAX	10000	    /* seqs named by one command */
-#define ENG_MEMBERS_MAX 10000	    /* members named by one command */
+#define ENG_CONV_ID_MAX	      300	  /* "si_" + two ids + "_" */
+#define ENG_MSG_MAX	      (64u << 10) /* MsgData bytes of one message (the WS frame limit is 50 KiB) */
+#define ENG_ITEMS_MAX	      64	  /* messages appended by one command */
+#define ENG_SEQS_MAX	      10000 /* seqs named by one command */
+#define ENG_MEMBERS_MAX	      10000 /* members named by one command */
+#define ENG_CONVS_MAX	      10000 /* conversations named by one command (clear) */
+#define ENG_SERVER_MSG_ID_MAX 64    /* serverMsgID (32 hex digits in OpenIM) */
 
 /* Flags of a message item. */
 enum {
@@ -31,7 +33,14 @@ enum {
 	    1u << 4, /* the sender's hasReadSeq becomes this seq (user messages) */
 };
 
-/* One message to append (and push).  Views, owned by the command. */
+/*
+ * One message to append (and push).  Views, owned by the command.  Bounds
+ * (codec): conv_id 1..ENG_CONV_ID_MAX bytes, ids and client_msg_id
+ * ENG_ID_MAX, server_msg_id ENG_SERVER_MSG_ID_MAX (none of them with a NUL
+ * byte), op_id ENG_ID_MAX, data ENG_MSG_MAX.  Apply rejects (IM_EINVAL) an
+ * empty conv_id or send_id, a session_type other than 1, 3, 4, session 1/4
+ * without recv_id, session 3 without group_id, and unknown flag bits.
+ */
 struct eng_msg_item {
 	struct im_str conv_id; /* si_a_b, sg_g, sn_a_b, n_... */
 	struct im_str send_id;
@@ -131,7 +140,10 @@ struct eng_msg_result {
 /*
  * An event: what apply did that the server must push.  Produced for every
  * message item applied (stored or online-only, not for dups and not for
- * skipped replays), in log order; drained after the batch commits.
+ * skipped replays), in log order; drained after the batch commits.  Events of
+ * a rejected command, of a command that failed with a storage error and of a
+ * lost batch are dropped with their effects.  For an item that was not stored
+ * `stored` is item.data as it is (no seq).
  */
 struct eng_event {
 	uint64_t index;		  /* log index of the command */

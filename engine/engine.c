@@ -20,6 +20,9 @@
  *  4. mdb_env_set_mapsize() is called only with no write txn and the read txn
  *     not active (it remaps the file; views of an active read would dangle).
  *  5. LMDB codes become project codes only in eng__from_mdb().
+ *  6. The events of a command join the event list only if its child commits;
+ *     those of the batch become drainable only when the batch commits, and
+ *     are dropped with it when it is lost (events.c).
  *
  *        eng_apply            eng_apply (child ok / rejected)
  *   IDLE ----------> BATCH <-------------+
@@ -318,6 +321,7 @@ void eng_close(struct eng *e)
 		mdb_txn_abort(e->rd.txn);
 	mdb_env_close(e->env);
 	im_buf_free(&e->scratch);
+	im_buf_free(&e->events);
 	im_free(e);
 }
 
@@ -388,6 +392,7 @@ static int batch_commit(struct eng *e)
 		int rv = eng__from_mdb(e, rc, "mdb_txn_commit");
 		eng__wrap(e, "batch lost, applied index back to %" PRIu64, e->applied_disk);
 		e->applied = e->applied_disk;
+		eng__events_lose(e);
 		if (rv == IM_EFULL && e->map_size < e->map_max && !e->rd.active) {
 			/* Grow so the re-apply fits; the error and its message stand. */
 			char keep[sizeof(e->errmsg)];
@@ -398,6 +403,7 @@ static int batch_commit(struct eng *e)
 		return rv;
 	}
 	e->applied_disk = e->applied;
+	eng__events_commit(e);
 	return 0;
 }
 
@@ -443,8 +449,10 @@ static int apply_once(struct eng *e, uint64_t index, const struct eng_cmd *cmd, 
 	int rc = mdb_txn_begin(e->env, e->batch, 0, &child);
 	if (rc != 0)
 		return eng__from_mdb(e, rc, "mdb_txn_begin nested");
+	/* The events this command adds go if its child does (invariant 6). */
+	size_t ev_mark = e->events.len;
 	if (cmd != NULL) {
-		rv = eng__apply_cmd(e, child, cmd, res);
+		rv = eng__apply_cmd(e, child, index, cmd, res);
 	} else {
 		res->code = IM_ECORRUPT;
 		snprintf(res->detail, sizeof(res->detail), "command does not decode: %s",
@@ -454,6 +462,8 @@ static int apply_once(struct eng *e, uint64_t index, const struct eng_cmd *cmd, 
 	if (rv == ENG__REJECT) {
 		/* A rule was broken: drop the effects, keep only the index. */
 		mdb_txn_abort(child);
+		eng__events_truncate(e, ev_mark);
+		res->n_msgs = 0;
 		rc = mdb_txn_begin(e->env, e->batch, 0, &child);
 		if (rc != 0)
 			return eng__from_mdb(e, rc, "mdb_txn_begin nested");
@@ -463,11 +473,14 @@ static int apply_once(struct eng *e, uint64_t index, const struct eng_cmd *cmd, 
 		rv = eng__meta_put_u64(e, child, ENG__META_APPLIED, index);
 	if (rv != 0) {
 		mdb_txn_abort(child);
+		eng__events_truncate(e, ev_mark);
 		return rv;
 	}
 	rc = mdb_txn_commit(child);
-	if (rc != 0)
+	if (rc != 0) {
+		eng__events_truncate(e, ev_mark);
 		return eng__from_mdb(e, rc, "mdb_txn_commit nested");
+	}
 	e->applied = index;
 	/* Near the end of the map the batch holds this command only. */
 	return e->commit_each ? batch_commit(e) : 0;

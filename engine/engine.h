@@ -81,7 +81,7 @@ enum eng_cmd_type {
 	ENG_CMD_USER_REGISTER = 2,   /* register users, all or nothing: an existing id fails it */
 	ENG_CMD_USER_UPDATE = 3,     /* overwrite fields of one existing user (see field mask) */
 	ENG_CMD_TOKEN_ISSUE = 4,     /* store a new token; multi-login policy applied (§2.3) */
-	ENG_CMD_TOKEN_KICK = 5,	     /* mark all tokens of (user, platform) kicked (force_logout) */
+	ENG_CMD_TOKEN_KICK = 5,	     /* kick all tokens of (user, platform) but except_token */
 	ENG_CMD_USER_CMD_ADD = 6,    /* add one user command: IM_EEXIST if present */
 	ENG_CMD_USER_CMD_UPDATE = 7, /* update value/ex of one: IM_ENOTFOUND if absent */
 	ENG_CMD_USER_CMD_DEL = 8,    /* delete one: IM_ENOTFOUND if absent */
@@ -205,17 +205,20 @@ struct eng_cmd {
 
 /*
  * Command wire format (docs/storage.md): a 12-byte header
- *   magic "IM" | version u8 (1) | type u8 | payload length u32 BE | CRC-32 u32 BE
- * followed by the payload (big-endian integers, strings as u32 BE length + bytes).
- * The CRC covers header bytes 0..7 and the payload, so a flipped type byte is
- * caught too.
+ *   magic "IM" | version u8 (2) | type u8 | payload length u32 BE | CRC-32 u32 BE
+ * followed by the payload (big-endian integers, strings as u32 BE length + bytes):
+ * now_ms i64, the type's own fields, then the items tail that every type
+ * carries: n_items u32 (<= ENG_ITEMS_MAX) and the items.  The CRC covers header
+ * bytes 0..7 and the payload, so a flipped type byte is caught too.  Version 1
+ * (no items tail, token_kick without except_token) is refused as IM_EVERSION.
  */
 #define ENG_CMD_HEADER 12
 #define ENG_CMD_MAX    (16u << 20) /* a command is at most 16 MiB */
 
 /*
  * Encodes cmd into out (appended).  Returns 0, IM_EINVAL (a field over its
- * limit, unknown type), IM_ETOOBIG or -ENOMEM.
+ * limit, a count over its limit or with a NULL array, unknown type),
+ * IM_ETOOBIG or -ENOMEM.
  */
 int eng_cmd_encode(const struct eng_cmd *cmd, struct im_buf *out);
 
@@ -223,7 +226,8 @@ int eng_cmd_encode(const struct eng_cmd *cmd, struct im_buf *out);
  * Decodes len bytes at buf into cmd.  Checks magic, version, length, CRC and
  * every field's bounds; never reads outside [buf, buf+len).  Returns 0,
  * IM_ECORRUPT, IM_ECHECKSUM, IM_EVERSION or -ENOMEM.  On success call
- * eng_cmd_release(cmd) when done; views point into buf.
+ * eng_cmd_release(cmd) when done; views point into buf, and the arrays
+ * (users, items, owners, seqs, conv_ids, members) live in cmd->alloc.
  */
 int eng_cmd_decode(const void *buf, size_t len, struct eng_cmd *cmd);
 
@@ -239,10 +243,11 @@ void eng_cmd_release(struct eng_cmd *cmd);
 
 /* The outcome of one command, reported to whoever proposed it. */
 struct eng_result {
-	int code;     /* 0, or a project code: IM_EEXIST, IM_ENOTFOUND, IM_EINVAL, IM_ECORRUPT */
-	bool skipped; /* index was already applied: nothing happened now */
+	int code; /* 0, or a project code: IM_EEXIST, IM_ENOTFOUND, IM_EINVAL, IM_EPERM, IM_ECORRUPT
+		   */
+	bool skipped;	  /* index was already applied: nothing happened now */
 	char detail[160]; /* for errors: e.g. the user id that exists */
-	uint32_t n_msgs;  /* message items of the command, in order */
+	uint32_t n_msgs;  /* message items of the command, in order (0 when code != 0) */
 	struct eng_msg_result msgs[ENG_ITEMS_MAX];
 };
 
@@ -345,7 +350,10 @@ int eng_user_cmd_scan(struct eng_rtxn *r, struct im_str user_id, int32_t type, e
 
 /*
  * Calls cb for every event of the committed batches since the last drain, in
- * log order, then forgets them.  Call after eng_flush() returned 0.
+ * log order, then forgets them.  Call after eng_flush() returned 0; events of
+ * a batch still open stay for a later drain.  Events are kept in memory until
+ * drained, so whoever flushes must drain (the Raft glue, after each flush).
+ * cb must not call eng_apply(), eng_flush() or eng_events_drain().
  */
 void eng_events_drain(struct eng *e, eng_event_cb cb, void *arg);
 
@@ -408,9 +416,13 @@ int eng_user_group_scan(struct eng_rtxn *r, struct im_str user_id, eng_id_cb cb,
  * integrity_check): each user has exactly one registration-order entry and
  * each entry names an existing user; the user count in meta matches; every
  * record decodes; every token and every user command belongs to a
- * registered user.  It reads the committed state (an open batch is not seen).
- * Writes one line per problem to `report` (may be NULL).  Returns the number
- * of problems (0 = consistent) or a negative error.
+ * registered user; the messages of each conversation are exactly seqs
+ * 1..max_seq of conv_seqs, each ending with its seq field; every dedup record
+ * and revoke record points to an existing message; every conversation row
+ * belongs to a registered user; members and user_groups agree both ways and
+ * each group's member_count is its number of members.  It reads the committed state (an open batch
+ * is not seen). Writes one line per problem to `report` (may be NULL).  Returns the number of
+ * problems (0 = consistent) or a negative error.
  */
 int eng_check(struct eng *e, struct im_buf *report);
 

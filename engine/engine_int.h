@@ -21,7 +21,17 @@
 	X(ENG__T_USERS, "users", 0)                                                                \
 	X(ENG__T_USER_ORDER, "user_order", 0)                                                      \
 	X(ENG__T_TOKENS, "tokens", 0)                                                              \
-	X(ENG__T_USER_CMDS, "user_cmds", 1)
+	X(ENG__T_USER_CMDS, "user_cmds", 1)                                                        \
+	X(ENG__T_MSGS, "msgs", 1)                                                                  \
+	X(ENG__T_CONV_SEQS, "conv_seqs", 1)                                                        \
+	X(ENG__T_MSG_DEDUP, "msg_dedup", 1)                                                        \
+	X(ENG__T_CONVS, "convs", 1)                                                                \
+	X(ENG__T_READ_SEQS, "read_seqs", 1)                                                        \
+	X(ENG__T_HIDDEN, "hidden", 1)                                                              \
+	X(ENG__T_REVOKES, "revokes", 1)                                                            \
+	X(ENG__T_GROUPS, "groups", 1)                                                              \
+	X(ENG__T_MEMBERS, "members", 1)                                                            \
+	X(ENG__T_USER_GROUPS, "user_groups", 1)
 
 enum eng__table {
 #define ENG__TABLE_ENUM(id, name, late) id,
@@ -40,9 +50,16 @@ enum eng__table {
 #define ENG__MAXDBS	    32
 
 /* Leading format byte of every record value, so records can evolve. */
-#define ENG__REC_USER_V1  1
-#define ENG__REC_TOKEN_V1 1
-#define ENG__REC_UCMD_V1  1
+#define ENG__REC_USER_V1   1
+#define ENG__REC_TOKEN_V1  1
+#define ENG__REC_UCMD_V1   1
+#define ENG__REC_MSG_V1	   1
+#define ENG__REC_SEQ_V1	   1
+#define ENG__REC_DEDUP_V1  1
+#define ENG__REC_CONV_V1   1
+#define ENG__REC_REVOKE_V1 1
+#define ENG__REC_GROUP_V1  1
+#define ENG__REC_MEMBER_V1 1
 
 /* A token value: format u8 | status u8 | expire_at i64 BE | issued_ms i64 BE. */
 #define ENG__TOKEN_VAL_LEN 18
@@ -76,6 +93,13 @@ struct eng {
 	struct eng_rtxn rd;
 	int mdb_rc;	       /* raw LMDB code last seen by eng__from_mdb() */
 	struct im_buf scratch; /* reused record buffer for apply */
+	/*
+	 * Events (eng_msg.h) serialised back to back in log order (events.c).
+	 * The first events_committed bytes belong to committed batches; the
+	 * rest to the open batch, dropped if it is lost.
+	 */
+	struct im_buf events;
+	size_t events_committed;
 	char errmsg[512];
 };
 
@@ -97,8 +121,37 @@ void eng__wrap(struct eng *e, const char *fmt, ...) __attribute__((format(printf
 /* The name of a command type for messages ("user_register"), or "unknown". */
 const char *eng__cmd_name(int type);
 
-/* apply.c: runs one decoded command inside txn.  0, ENG__REJECT, or < 0. */
-int eng__apply_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struct eng_result *res);
+/* apply.c: runs one decoded command (log index `index`) inside txn.  0,
+ * ENG__REJECT, or < 0.  The command's items run after its own effect. */
+int eng__apply_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+		   struct eng_result *res);
+
+/* Fills res for a broken rule; the detail names the offending value.  Returns ENG__REJECT. */
+int eng__reject(struct eng_result *res, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Prints at most 64 bytes of an id for a detail message. */
+#define ENG__ID_FMT	"%.*s"
+#define ENG__ID_ARG(id) (int)IM_MIN((id).n, 64u), (id).p
+
+/*
+ * apply_msg.c: the message-side command handlers (same contract as the
+ * handlers of apply.c) and the items tail of any command.
+ */
+int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+		       struct eng_result *res);
+int eng__apply_items(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+		     struct eng_result *res);
+
+/* events.c: the event list of struct eng. */
+int eng__event_add(struct eng *e, uint64_t index, const struct eng_msg_item *it, uint64_t seq,
+		   struct im_str stored);
+/* Drops the events added after `mark` (a byte offset: e->events.len before a command). */
+void eng__events_truncate(struct eng *e, size_t mark);
+/* The open batch committed: its events may be drained. */
+void eng__events_commit(struct eng *e);
+/* The open batch was lost: its events are dropped. */
+void eng__events_lose(struct eng *e);
 
 /* Begins a top-level txn (flags 0 or MDB_RDONLY), adopting a map grown by
  * another process (MDB_MAP_RESIZED) when it safely can. */
@@ -161,6 +214,98 @@ int eng__ucmd_val_decode(const void *val, size_t len, struct eng_user_cmd *out);
 
 /* True if id is a valid identifier: 1..ENG_ID_MAX bytes, no NUL byte. */
 bool eng__id_valid(struct im_str id);
+
+/* True if c is a valid conversation id: 1..ENG_CONV_ID_MAX bytes, no NUL byte. */
+bool eng__conv_id_valid(struct im_str c);
+
+/* ---------------------------------------------------------- message side (msg_rec.c) */
+
+/*
+ * Keys of the message-side tables (docs/storage.md).  Parts are joined by a
+ * 0x00 byte, which no id and no conversation id contains, so `a | 0x00` is an
+ * unambiguous prefix of every key of a.  Seqs are u64 BE.
+ */
+#define ENG__PAIR_KEY_MAX   (ENG_ID_MAX + 1 + ENG_ID_MAX)	       /* id | 0x00 | id */
+#define ENG__CONV_KEY_MAX   (ENG_ID_MAX + 1 + ENG_CONV_ID_MAX)	       /* owner | 0x00 | conv */
+#define ENG__MSG_KEY_MAX    (ENG_CONV_ID_MAX + 1 + 8)		       /* conv | 0x00 | seq */
+#define ENG__HIDDEN_KEY_MAX (ENG_ID_MAX + 1 + ENG_CONV_ID_MAX + 1 + 8) /* owner|conv|seq */
+
+/* a | 0x00 | b into buf (b may be empty: the prefix of a's keys); returns the length. */
+size_t eng__key_join(unsigned char *buf, struct im_str a, struct im_str b);
+/* Splits a key at its first 0x00 into a and b (views).  0, or IM_ECORRUPT
+ * when there is no separator or a part is empty. */
+int eng__key_split(const void *key, size_t len, struct im_str *a, struct im_str *b);
+size_t eng__msg_key(unsigned char *buf, struct im_str conv, uint64_t seq);
+/* Splits a msgs or revokes key.  0 or IM_ECORRUPT. */
+int eng__msg_key_parse(const void *key, size_t len, struct im_str *conv, uint64_t *seq);
+size_t eng__hidden_key(unsigned char *buf, struct im_str owner, struct im_str conv, uint64_t seq);
+
+/*
+ * The field appended to stored MsgData: tag 0x70 (field 14, varint) and the
+ * seq as a varint.  Writes at most ENG__SEQ_FIELD_MAX bytes, returns the count.
+ */
+#define ENG__SEQ_FIELD_MAX 11
+size_t eng__seq_field(unsigned char *buf, uint64_t seq);
+/* True if data ends with exactly the seq field of seq. */
+bool eng__seq_field_ends(struct im_str data, uint64_t seq);
+
+/* msgs value: format u8 | flags u8 | MsgData bytes with the seq field. */
+enum { ENG__MSG_F_READ = 1u << 0, ENG__MSG_F_REVOKED = 1u << 1 };
+#define ENG__MSG_F_ALL	 (ENG__MSG_F_READ | ENG__MSG_F_REVOKED)
+#define ENG__MSG_VAL_HDR 2
+/* Splits a msgs value.  0, IM_ECORRUPT (short, unknown flags) or IM_EVERSION. */
+int eng__msg_val_decode(const void *val, size_t len, uint8_t *flags, struct im_str *data);
+
+/* conv_seqs value: format u8 | max_seq i64 | min_seq i64 | max_seq_time i64. */
+struct eng__conv_seq {
+	int64_t max_seq;
+	int64_t min_seq;
+	int64_t max_seq_time;
+};
+#define ENG__CONV_SEQ_LEN 25
+void eng__conv_seq_encode(unsigned char *p, const struct eng__conv_seq *s);
+int eng__conv_seq_decode(const void *val, size_t len, struct eng__conv_seq *out);
+
+/* msg_dedup value: format u8 | seq i64 | send_time i64 | conv_id str | server_msg_id str. */
+struct eng__dedup {
+	struct im_str conv_id;
+	int64_t seq;
+	struct im_str server_msg_id;
+	int64_t send_time;
+};
+size_t eng__dedup_rec_size(const struct eng__dedup *d);
+void eng__dedup_rec_encode(unsigned char *p, const struct eng__dedup *d);
+int eng__dedup_rec_decode(const void *val, size_t len, struct eng__dedup *out);
+
+/*
+ * The records below encode into exactly their size and decode with views into
+ * val; the key parts (owner and conversation id, group id, user id) are not
+ * repeated in the value.  Decoders return 0, IM_ECORRUPT or IM_EVERSION.
+ */
+size_t eng__conv_rec_size(const struct eng_conv *c);
+void eng__conv_rec_encode(unsigned char *p, const struct eng_conv *c);
+int eng__conv_rec_decode(const void *val, size_t len, struct eng_conv *out);
+
+size_t eng__revoke_rec_size(const struct eng_revoke *v);
+void eng__revoke_rec_encode(unsigned char *p, const struct eng_revoke *v);
+int eng__revoke_rec_decode(const void *val, size_t len, struct eng_revoke *out);
+
+size_t eng__group_rec_size(const struct eng_group *g);
+void eng__group_rec_encode(unsigned char *p, const struct eng_group *g);
+int eng__group_rec_decode(const void *val, size_t len, struct eng_group *out);
+
+size_t eng__member_rec_size(const struct eng_member *m);
+void eng__member_rec_encode(unsigned char *p, const struct eng_member *m);
+int eng__member_rec_decode(const void *val, size_t len, struct eng_member *out);
+
+/* read_seqs and user_groups values: a bare i64 BE (hasReadSeq, join_time). */
+#define ENG__I64_VAL_LEN 8
+
+/* The wire form of a message item (codec.c), shared with the event list. */
+struct rd;
+uint64_t eng__item_wire_size(const struct eng_msg_item *it);
+unsigned char *eng__item_write(unsigned char *p, const struct eng_msg_item *it);
+void eng__item_read(struct rd *r, struct eng_msg_item *it);
 
 /* ---------------------------------------------------------- test hooks */
 

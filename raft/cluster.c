@@ -44,6 +44,7 @@ struct clu {
 	bool closing;
 	int handles_open;
 	void (*on_ready)(struct clu *c, void *arg);
+	eng_event_cb on_event;
 	void *arg;
 	void (*close_cb)(void *arg);
 	void *close_arg;
@@ -154,6 +155,12 @@ static void apply_cb(struct raft_apply *ar, int status, void *result)
 	finish(req, clu__from_raft(status));
 }
 
+static void ignore_event(const struct eng_event *ev, void *arg)
+{
+	IM_UNUSED(ev);
+	IM_UNUSED(arg);
+}
+
 /* Runs after each poll: one engine commit for everything applied, then the answers. */
 static void check_cb(uv_check_t *h)
 {
@@ -174,6 +181,8 @@ static void check_cb(uv_check_t *h)
 			c->done_tail = NULL;
 		req->cb(req, req->status, req->status == 0 ? &req->res : NULL);
 	}
+	/* Pushes after answers: the ack of a send precedes its push (§4.5). */
+	eng_events_drain(c->eng, c->on_event ? c->on_event : ignore_event, c->arg);
 }
 
 int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb)
@@ -272,6 +281,7 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	c->eng = o->eng;
 	c->id = o->id ? o->id : 1;
 	c->on_ready = o->on_ready;
+	c->on_event = o->on_event;
 	c->arg = o->arg;
 	snprintf(c->addr, sizeof(c->addr), "%s", o->addr);
 

@@ -39,6 +39,12 @@ struct clu_opts {
 	unsigned snapshot_threshold; /* entries between snapshots (default 8192) */
 	unsigned snapshot_trailing;  /* entries kept after a snapshot (default 2048) */
 	size_t segment_size;	     /* raft_uv open segment size (default: library's) */
+	/*
+	 * Called after each engine commit for every event of the entries applied
+	 * (messages to push), in log order, after the proposers' callbacks, so an
+	 * answer always leaves before the push of the same message (§4.5).
+	 */
+	eng_event_cb on_event;
 	/* Called once when this node can serve: it leads and has applied its whole log. */
 	void (*on_ready)(struct clu *c, void *arg);
 	void *arg;

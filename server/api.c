@@ -42,6 +42,24 @@ const char *api_code_name(int code)
 		return "UserIDNotFoundError";
 	case OI_REGISTERED_ALREADY:
 		return "RegisteredAlreadyError";
+	case OI_GROUP_NOT_FOUND:
+		return "GroupIDNotFoundError";
+	case OI_GROUP_EXISTED:
+		return "GroupIDExisted";
+	case OI_NOT_IN_GROUP:
+		return "NotInGroupYetError";
+	case OI_DISMISSED:
+		return "DismissedAlreadyError";
+	case OI_BLOCKED_BY_PEER:
+		return "BlockedByPeer";
+	case OI_NOT_PEERS_FRIEND:
+		return "NotPeersFriend";
+	case OI_MUTED_IN_GROUP:
+		return "MutedInGroup";
+	case OI_MUTED_GROUP:
+		return "MutedGroup";
+	case OI_MSG_ALREADY_REVOKE:
+		return "MsgAlreadyRevoke";
 	case OI_TOKEN_EXPIRED:
 		return "TokenExpiredError";
 	case OI_TOKEN_INVALID:
@@ -284,6 +302,14 @@ bool api_pagination(struct api_req *r, const json_t *obj, uint64_t *offset, uint
 	return true;
 }
 
+json_t *api_null_if_empty(json_t *arr)
+{
+	if (json_array_size(arr) > 0)
+		return arr;
+	json_decref(arr);
+	return json_null();
+}
+
 json_t *api_user_json(const struct eng_user *u)
 {
 	json_t *o = json_object();
@@ -299,7 +325,9 @@ json_t *api_user_json(const struct eng_user *u)
 
 /* ---------------------------------------------------------------- routing */
 
-static const struct api_route *route_tables[] = {api_routes_auth, api_routes_user};
+static const struct api_route *route_tables[] = {api_routes_auth,  api_routes_user,
+						 api_routes_group, api_routes_friend,
+						 api_routes_conv,  api_routes_msg};
 
 static const struct api_route *find_route(struct im_str path)
 {
@@ -398,6 +426,11 @@ void api_handle(struct http_req *h, void *arg)
 		}
 	}
 	struct json_err e;
+	if (route->flags & API_RAW_BODY) {
+		r->body = json_object();
+		route->fn(r);
+		return;
+	}
 	r->body = json_parse_body(h->body, h->body_len, &e);
 	if (r->body == NULL) {
 		api_fail(r, OI_ARGS, "%s", e.msg);

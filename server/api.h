@@ -10,6 +10,8 @@
 #include "http.h"
 #include "json.h"
 
+struct gw;
+
 /* OpenIM error codes used at the API edge (openim-protocol.md §2.4). */
 enum {
 	OI_OK = 0,
@@ -20,6 +22,15 @@ enum {
 	OI_RECORD_NOT_FOUND = 1004,
 	OI_USER_NOT_FOUND = 1101,
 	OI_REGISTERED_ALREADY = 1102,
+	OI_GROUP_NOT_FOUND = 1201,
+	OI_GROUP_EXISTED = 1202,
+	OI_NOT_IN_GROUP = 1203,
+	OI_DISMISSED = 1204,
+	OI_BLOCKED_BY_PEER = 1302,
+	OI_NOT_PEERS_FRIEND = 1303,
+	OI_MUTED_IN_GROUP = 1402,
+	OI_MUTED_GROUP = 1403,
+	OI_MSG_ALREADY_REVOKE = 1404,
 	OI_TOKEN_EXPIRED = 1501,
 	OI_TOKEN_INVALID = 1502,
 	OI_TOKEN_MALFORMED = 1503,
@@ -40,12 +51,20 @@ struct srv {
 	struct eng *eng;
 	struct clu *clu;
 	struct http_server *api;
+	struct gw *gw; /* the WebSocket gateway, NULL until it listens */
 	struct im_str secret;
 	int64_t token_expire_s;
 	/* Overridable for tests and fuzzing: propose a command (default: clu_propose). */
 	int (*propose)(struct srv *s, struct clu_req *req, const void *cmd, size_t len,
 		       clu_done_cb cb);
 	int64_t (*now_ms)(void);
+	/*
+	 * Called by the gateway after a multi-login kick on connect (§2.3):
+	 * every token of (user_id, platform_id) but keep_token is to be marked
+	 * kicked.  Views valid during the call.  NULL: nothing is done.
+	 */
+	void (*on_kick)(struct srv *s, struct im_str user_id, int32_t platform_id,
+			struct im_str keep_token);
 };
 
 /* The authenticated caller of a request. */
@@ -114,6 +133,11 @@ bool api_pagination(struct api_req *r, const json_t *obj, uint64_t *offset, uint
 
 /* JSON builders for records (key order = proto field order). */
 json_t *api_user_json(const struct eng_user *u);
+json_t *api_group_json(const struct eng_group *g);
+json_t *api_member_json(const struct eng_member *m);
+json_t *api_conv_json(const struct eng_conv *c);
+/* A JSON array, or null when it is empty (Go's nil slice).  Steals arr. */
+json_t *api_null_if_empty(json_t *arr);
 
 /* The route tables of each routes_*.c. */
 struct api_route {
@@ -121,9 +145,17 @@ struct api_route {
 	api_handler fn;
 	unsigned flags;
 };
-enum { API_NO_TOKEN = 1u << 0 };
+enum { API_NO_TOKEN = 1u << 0, API_RAW_BODY = 1u << 1 /* not JSON: the handler reads it */ };
 extern const struct api_route api_routes_auth[];
 extern const struct api_route api_routes_user[];
+extern const struct api_route api_routes_group[];
+extern const struct api_route api_routes_friend[];
+extern const struct api_route api_routes_conv[];
+extern const struct api_route api_routes_msg[];
+
+/* auth.c: marks every token of (user, platform) but keep_token kicked (multi-login). */
+void auth_kick_tokens(struct srv *s, struct im_str user_id, int32_t platform_id,
+		      struct im_str keep_token);
 
 /* auth.c: verifies a token as parseToken does (§2.3); returns an OpenIM code. */
 int auth_verify(struct srv *s, struct eng_rtxn *rt, const char *tok, size_t len,

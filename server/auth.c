@@ -38,3 +38,40 @@ int auth_verify(struct srv *s, struct eng_rtxn *rt, const char *tok, size_t len,
 		return OI_TOKEN_UNKNOWN;
 	}
 }
+
+/* A proposal nobody waits for: the token kicks of a multi-login (§2.3). */
+struct kick_op {
+	struct clu_req creq;
+	struct im_buf cmd;
+};
+
+static void kick_done(struct clu_req *creq, int status, const struct eng_result *res)
+{
+	struct kick_op *op = creq->data;
+	if (status != 0 || (res && res->code != 0))
+		IM_WARN("multi-login token kick not applied: %s",
+			status ? im_strerror(status) : res->detail);
+	im_buf_free(&op->cmd);
+	im_free(op);
+}
+
+void auth_kick_tokens(struct srv *s, struct im_str user_id, int32_t platform_id,
+		      struct im_str keep_token)
+{
+	struct kick_op *op = im_calloc(1, sizeof(*op));
+	if (op == NULL)
+		return;
+	struct eng_cmd cmd = {.type = ENG_CMD_TOKEN_KICK, .now_ms = s->now_ms()};
+	cmd.u.token_kick.user_id = user_id;
+	cmd.u.token_kick.platform_id = platform_id;
+	cmd.u.token_kick.except_token = keep_token;
+	op->creq.data = op;
+	int rv = eng_cmd_encode(&cmd, &op->cmd);
+	if (rv == 0)
+		rv = s->propose(s, &op->creq, op->cmd.p, op->cmd.len, kick_done);
+	if (rv != 0) {
+		IM_WARN("multi-login token kick: %s", im_strerror(rv));
+		im_buf_free(&op->cmd);
+		im_free(op);
+	}
+}

@@ -1,4 +1,5 @@
-/* gateway.h - the WebSocket gateway (openim-protocol.md §4): connections, envelopes, online state, pushes. */
+/* gateway.h - the WebSocket gateway (openim-protocol.md §4): connections, envelopes, online state,
+ * pushes. */
 #ifndef IM_GATEWAY_H
 #define IM_GATEWAY_H
 
@@ -43,7 +44,7 @@ struct gw_req {
 	char op_id[129];     /* echoed; also the trace id of what the request causes */
 	const uint8_t *data; /* the protobuf request bytes (decoded from base64/gob) */
 	size_t len;
-	char user_id[129];   /* the connection's user */
+	char user_id[129]; /* the connection's user */
 	int32_t platform_id;
 };
 
@@ -56,20 +57,36 @@ struct gw_req {
 typedef int (*gw_handler)(struct srv *s, struct gw_req *req);
 
 struct gw_opts {
-	const char *addr;	/* "HOST:PORT" */
+	const char *addr; /* "HOST:PORT" */
 	gw_handler handler;
-	unsigned max_conns;	/* websocketMaxConnNum: 1601 beyond (default 100000) */
-	unsigned send_queue;	/* frames queued per connection before it is closed (default 256) */
-	unsigned read_timeout_ms; /* default 30000 */
+	unsigned max_conns;  /* websocketMaxConnNum: 1601 beyond (default 100000) */
+	unsigned send_queue; /* frames queued per connection before it is closed (default 256) */
+	unsigned read_timeout_ms;  /* default 30000 */
+	unsigned ping_interval_ms; /* server Ping control frames to platform 5 (default 27000) */
 };
 
+/*
+ * Listens on o->addr with s->loop and s->eng for token checks.  Returns 0 or
+ * a negative libuv code (e.g. UV_EADDRINUSE) with *out NULL.
+ */
 int gw_start(struct srv *s, const struct gw_opts *o, struct gw **out);
+
+/* The bound port (useful with port 0). */
+int gw_port(const struct gw *g);
+
+/*
+ * Stops listening and closes every connection (close frame 1001, then at
+ * most 2 s for the peer).  cb runs once every connection is freed, which
+ * includes every outstanding gw_req being answered; then g is freed.
+ */
 void gw_close(struct gw *g, void (*cb)(void *arg), void *arg);
 
 /*
  * Answers req with (err_code, err_msg) and the protobuf bytes data (NULL:
  * JSON null / no gob Data) and frees req.  If the connection went away the
- * answer is dropped (req is still freed).
+ * answer is dropped (req is still freed).  err_msg NULL: the code's OpenIM
+ * name (api_code_name()).  Success answers of 1001..1006 and 2005 must carry
+ * data (possibly empty, non-NULL): the JS SDK reads it (§4.3).
  */
 void gw_reply(struct gw_req *req, int err_code, const char *err_msg, const void *data, size_t len);
 
@@ -82,7 +99,10 @@ void gw_reply(struct gw_req *req, int err_code, const char *err_msg, const void 
 int gw_push(struct gw *g, struct im_str user_id, int32_t req_id, const char *op_id,
 	    const void *data, size_t len);
 
-/* Sends the 2002 kick to every connection of (user, platform) and closes them. */
+/*
+ * Sends the 2002 kick to every connection of (user, platform) and closes them
+ * (platform_id 0: every platform).  Token states are the caller's business.
+ */
 void gw_kick(struct gw *g, struct im_str user_id, int32_t platform_id);
 
 /* Online state of a user: one callback per live connection. */

@@ -11,7 +11,9 @@
 #include "cluster.h"
 #include "config.h"
 #include "engine.h"
+#include "gateway.h"
 #include "http.h"
+#include "msg.h"
 
 struct app {
 	uv_loop_t loop;
@@ -105,6 +107,18 @@ static void on_api_closed(void *arg)
 	IM_UNUSED(arg);
 }
 
+static void on_gw_closed(void *arg)
+{
+	IM_UNUSED(arg);
+}
+
+/* Applied messages: push them to the connections this node holds. */
+static void on_event(const struct eng_event *ev, void *arg)
+{
+	struct app *a = arg;
+	msg_on_event(ev, &a->srv);
+}
+
 static void on_clu_closed(void *arg)
 {
 	struct app *a = arg;
@@ -123,6 +137,10 @@ static void stop(struct app *a, int code)
 	if (a->api) {
 		http_server_close(a->api, on_api_closed, a);
 		a->api = NULL;
+	}
+	if (a->srv.gw) {
+		gw_close(a->srv.gw, on_gw_closed, a);
+		a->srv.gw = NULL;
 	}
 	if (a->clu)
 		clu_close(a->clu, on_clu_closed, a);
@@ -161,7 +179,15 @@ static void start_api(struct app *a)
 		return;
 	}
 	IM_INFO("REST API listening on %s", a->cfg.api_addr);
-	printf("imlog: ready, REST API on %s\n", a->cfg.api_addr);
+	struct gw_opts go = {.addr = a->cfg.ws_addr, .handler = msg_ws_handler};
+	rv = gw_start(&a->srv, &go, &a->srv.gw);
+	if (rv != 0) {
+		IM_ERROR("listen %s: %s", a->cfg.ws_addr, uv_strerror(rv));
+		stop(a, 1);
+		return;
+	}
+	IM_INFO("WebSocket gateway listening on %s", a->cfg.ws_addr);
+	printf("imlog: ready, REST API on %s, WebSocket on %s\n", a->cfg.api_addr, a->cfg.ws_addr);
 	fflush(stdout);
 }
 
@@ -265,6 +291,7 @@ static int cmd_serve(int argc, char **argv)
 			      .snapshot_threshold = (unsigned)a.cfg.snapshot_threshold,
 			      .segment_size = (size_t)a.cfg.raft_segment_kb << 10,
 			      .on_ready = on_ready,
+			      .on_event = on_event,
 			      .arg = &a};
 	rv = clu_start(&co, &a.clu, err, sizeof(err));
 	if (rv != 0) {

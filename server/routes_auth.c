@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "api.h"
+#include "gateway.h"
 #include "jwt.h"
 
 #define ADMIN_PLATFORM_ID 10
@@ -168,6 +169,20 @@ static void no_data_done(struct api_req *r, int status, const struct eng_result 
 		api_reply(r, NULL);
 }
 
+struct logout_state {
+	char user_id[ENG_ID_MAX + 1];
+	int32_t platform_id;
+};
+
+/* The tokens are kicked: now close the live connections with a 2002 (§2.3). */
+static void force_logout_done(struct api_req *r, int status, const struct eng_result *res)
+{
+	struct logout_state *st = r->state;
+	if (res->code == 0 && r->s->gw)
+		gw_kick(r->s->gw, im_str_c(st->user_id), st->platform_id);
+	no_data_done(r, status, res);
+}
+
 static void force_logout(struct api_req *r)
 {
 	if (!api_require_admin(r))
@@ -181,10 +196,18 @@ static void force_logout(struct api_req *r)
 		api_fail(r, OI_ARGS, "userID is empty or too long");
 		return;
 	}
+	struct logout_state *st = im_calloc(1, sizeof(*st));
+	if (st == NULL) {
+		api_fail_im(r, -ENOMEM, "alloc");
+		return;
+	}
+	r->state = st;
+	snprintf(st->user_id, sizeof(st->user_id), "%.*s", (int)user_id.n, user_id.p);
+	st->platform_id = platform;
 	struct eng_cmd cmd = {.type = ENG_CMD_TOKEN_KICK, .now_ms = r->s->now_ms()};
 	cmd.u.token_kick.user_id = user_id;
 	cmd.u.token_kick.platform_id = platform;
-	api_propose(r, &cmd, no_data_done);
+	api_propose(r, &cmd, force_logout_done);
 }
 
 const struct api_route api_routes_auth[] = {

@@ -244,15 +244,6 @@ static void set_global_msg_recv_opt(struct api_req *r)
 
 /* ---------------------------------------------------------------- reads */
 
-/* Returns a JSON array (or null when empty: Go's nil slice). */
-static json_t *null_if_empty(json_t *arr)
-{
-	if (json_array_size(arr) > 0)
-		return arr;
-	json_decref(arr);
-	return json_null();
-}
-
 static void get_users_info(struct api_req *r)
 {
 	struct im_str *ids = NULL;
@@ -279,7 +270,7 @@ static void get_users_info(struct api_req *r)
 	}
 	im_free(ids);
 	json_t *d = json_object();
-	json_object_set_new(d, "usersInfo", null_if_empty(arr));
+	json_object_set_new(d, "usersInfo", api_null_if_empty(arr));
 	api_reply(r, d);
 }
 
@@ -306,7 +297,7 @@ static void get_all_users_uid(struct api_req *r)
 	}
 	json_t *d = json_object();
 	json_object_set_new(d, "total", json_integer((json_int_t)eng_user_count(rt)));
-	json_object_set_new(d, "userIDs", null_if_empty(arr));
+	json_object_set_new(d, "userIDs", api_null_if_empty(arr));
 	api_reply(r, d);
 }
 
@@ -412,7 +403,7 @@ static void run_search(struct api_req *r, struct search *s, const char *list_key
 	}
 	json_t *d = json_object();
 	json_object_set_new(d, "total", json_integer((json_int_t)s->total));
-	json_object_set_new(d, list_key, null_if_empty(s->arr));
+	json_object_set_new(d, list_key, api_null_if_empty(s->arr));
 	api_reply(r, d);
 }
 
@@ -449,7 +440,7 @@ static void get_users_online_status(struct api_req *r)
 		json_array_append_new(arr, o);
 	}
 	im_free(ids);
-	api_reply(r, null_if_empty(arr));
+	api_reply(r, api_null_if_empty(arr));
 }
 
 static void get_users_online_token_detail(struct api_req *r)
@@ -474,7 +465,7 @@ static json_t *status_list(const struct im_str *ids, size_t n)
 		json_object_set_new(o, "platformIDs", json_null());
 		json_array_append_new(arr, o);
 	}
-	return null_if_empty(arr);
+	return api_null_if_empty(arr);
 }
 
 static void subscribe_users_status(struct api_req *r)
@@ -735,7 +726,7 @@ static void user_cmd_list(struct api_req *r, bool by_type)
 		return;
 	}
 	json_t *d = json_object();
-	json_object_set_new(d, "CommandResp", null_if_empty(arr));
+	json_object_set_new(d, "CommandResp", api_null_if_empty(arr));
 	api_reply(r, d);
 }
 

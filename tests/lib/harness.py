@@ -39,13 +39,15 @@ class Server:
         self.env = env
         self.proc = None
         self.api_port = None
+        self.ws_port = None
         self.stdout_lines = []
         self.log_path = os.path.join(self.data_dir, "server.log")
         self._conn = None
 
     def start(self):
         self.api_port = free_port()
-        ws_port, raft_port = free_port(), free_port()
+        self.ws_port = free_port()
+        ws_port, raft_port = self.ws_port, free_port()
         cmd = [IMLOG_BIN, "serve", "--data-dir", self.data_dir,
                "--api-addr", f"127.0.0.1:{self.api_port}",
                "--ws-addr", f"127.0.0.1:{ws_port}",

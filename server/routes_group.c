@@ -1,0 +1,536 @@
+/* routes_group.c - /group/ routes the SDKs need to log in and chat in groups (openim-protocol.md
+ * §3.4, §13). */
+#include <errno.h>
+#include <stdio.h>
+
+#include "msg.h"
+#include "sync.h"
+
+json_t *api_group_json(const struct eng_group *g)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "groupID", json_str(g->group_id));
+	json_object_set_new(o, "groupName", json_str(g->group_name));
+	json_object_set_new(o, "notification", json_str(g->notification));
+	json_object_set_new(o, "introduction", json_str(g->introduction));
+	json_object_set_new(o, "faceURL", json_str(g->face_url));
+	json_object_set_new(o, "ownerUserID", json_str(g->owner_user_id));
+	json_object_set_new(o, "createTime", json_integer(g->create_time));
+	json_object_set_new(o, "memberCount", json_integer(g->member_count));
+	json_object_set_new(o, "ex", json_str(g->ex));
+	json_object_set_new(o, "status", json_integer(g->status));
+	json_object_set_new(o, "creatorUserID", json_str(g->creator_user_id));
+	json_object_set_new(o, "groupType", json_integer(g->group_type));
+	json_object_set_new(o, "needVerification", json_integer(g->need_verification));
+	json_object_set_new(o, "lookMemberInfo", json_integer(g->look_member_info));
+	json_object_set_new(o, "applyMemberFriend", json_integer(g->apply_member_friend));
+	json_object_set_new(o, "notificationUpdateTime", json_integer(g->notification_update_time));
+	json_object_set_new(o, "notificationUserID", json_str(g->notification_user_id));
+	return o;
+}
+
+json_t *api_member_json(const struct eng_member *m)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "groupID", json_str(m->group_id));
+	json_object_set_new(o, "userID", json_str(m->user_id));
+	json_object_set_new(o, "roleLevel", json_integer(m->role_level));
+	json_object_set_new(o, "joinTime", json_integer(m->join_time));
+	json_object_set_new(o, "nickname", json_str(m->nickname));
+	json_object_set_new(o, "faceURL", json_str(m->face_url));
+	json_object_set_new(o, "appMangerLevel", json_integer(0));
+	json_object_set_new(o, "joinSource", json_integer(m->join_source));
+	json_object_set_new(o, "operatorUserID", json_str(m->operator_user_id));
+	json_object_set_new(o, "ex", json_str(m->ex));
+	json_object_set_new(o, "muteEndTime", json_integer(m->mute_end_time));
+	json_object_set_new(o, "inviterUserID", json_str(m->inviter_user_id));
+	return o;
+}
+
+/* Member or app admin; answers 1203/1201 and returns false otherwise. */
+static bool require_member(struct api_req *r, struct eng_rtxn *rt, struct im_str gid,
+			   struct eng_group *g)
+{
+	if (eng_group_get(rt, gid, g) != 0) {
+		api_fail(r, OI_GROUP_NOT_FOUND, "group %.*s not found", (int)gid.n, gid.p);
+		return false;
+	}
+	struct eng_member m;
+	if (r->who.admin || eng_member_get(rt, gid, im_str_c(r->who.user_id), &m) == 0)
+		return true;
+	api_fail(r, OI_NOT_IN_GROUP, "opUser %s is not in group %.*s", r->who.user_id, (int)gid.n,
+		 gid.p);
+	return false;
+}
+
+/* ---------------------------------------------------------------- create */
+
+struct create_state {
+	char group_id[32];
+	struct msg_notif_bufs nb[2];
+};
+
+static void create_done(struct api_req *r, int status, const struct eng_result *res)
+{
+	struct create_state *st = r->state;
+	im_buf_free(&st->nb[0].data);
+	im_buf_free(&st->nb[1].data);
+	if (res->code == IM_EEXIST) {
+		api_fail(r, OI_GROUP_EXISTED, "%s", res->detail);
+		return;
+	}
+	if (res->code == IM_ENOTFOUND) {
+		api_fail(r, OI_USER_NOT_FOUND, "%s", res->detail);
+		return;
+	}
+	if (res->code != 0) {
+		api_fail_im(r, res->code, res->detail);
+		return;
+	}
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	struct eng_group g;
+	if (eng_group_get(rt, im_str_c(st->group_id), &g) != 0) {
+		api_fail(r, OI_SERVER_INTERNAL, "created group vanished");
+		return;
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "groupInfo", api_group_json(&g));
+	api_reply(r, d);
+}
+
+static bool id_list_has(const struct im_str *ids, size_t n, struct im_str id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (im_str_eq(ids[i], id))
+			return true;
+	return false;
+}
+
+static void create_group(struct api_req *r)
+{
+	struct im_str owner, *members = NULL, *admins = NULL;
+	size_t n_members = 0, n_admins = 0;
+	json_t *gi = NULL;
+	struct json_err e;
+	if (!api_str(r, r->body, "ownerUserID", &owner))
+		return;
+	if (json_get_obj(r->body, "groupInfo", &gi, &e) != 0) {
+		api_fail(r, OI_ARGS, "%s", e.msg);
+		return;
+	}
+	if (gi == NULL) {
+		api_fail(r, OI_ARGS, "groupInfo is empty");
+		return;
+	}
+	struct eng_group g = {0};
+	if (!api_str(r, gi, "groupID", &g.group_id) ||
+	    !api_str(r, gi, "groupName", &g.group_name) ||
+	    !api_str(r, gi, "notification", &g.notification) ||
+	    !api_str(r, gi, "introduction", &g.introduction) ||
+	    !api_str(r, gi, "faceURL", &g.face_url) || !api_str(r, gi, "ex", &g.ex) ||
+	    !api_i32(r, gi, "groupType", &g.group_type, NULL) ||
+	    !api_i32(r, gi, "needVerification", &g.need_verification, NULL) ||
+	    !api_i32(r, gi, "lookMemberInfo", &g.look_member_info, NULL) ||
+	    !api_i32(r, gi, "applyMemberFriend", &g.apply_member_friend, NULL))
+		return;
+	if (!api_require_self_or_admin(r, owner))
+		return;
+	if (g.group_type != 2) {
+		api_fail(r, OI_ARGS, "groupType must be 2 (WorkingGroup)");
+		return;
+	}
+	if (!api_strs(r, r->body, "memberUserIDs", &members, &n_members))
+		return;
+	if (!api_strs(r, r->body, "adminUserIDs", &admins, &n_admins)) {
+		im_free(members);
+		return;
+	}
+	size_t total = 1 + n_members + n_admins;
+	struct eng_member *list = NULL;
+	struct create_state *st = im_calloc(1, sizeof(*st));
+	if (total > ENG_MEMBERS_MAX || st == NULL ||
+	    (list = im_calloc(total, sizeof(*list))) == NULL) {
+		im_free(members);
+		im_free(admins);
+		im_free(st);
+		api_fail(r, OI_ARGS, "too many members (at most %d)", ENG_MEMBERS_MAX);
+		return;
+	}
+	r->state = st;
+	int64_t now = r->s->now_ms();
+	bool ok = true;
+	size_t n = 0;
+	/* The owner first, then admins, then members; a repeated id is an error (§3.4). */
+	list[n++] = (struct eng_member){.user_id = owner, .role_level = 100};
+	for (size_t i = 0; ok && i < n_admins; i++) {
+		if (im_str_eq(admins[i], owner) || id_list_has(admins, i, admins[i]))
+			ok = false;
+		list[n++] = (struct eng_member){.user_id = admins[i], .role_level = 60};
+	}
+	for (size_t i = 0; ok && i < n_members; i++) {
+		if (im_str_eq(members[i], owner) || id_list_has(admins, n_admins, members[i]) ||
+		    id_list_has(members, i, members[i]))
+			ok = false;
+		list[n++] = (struct eng_member){.user_id = members[i], .role_level = 20};
+	}
+	if (!ok) {
+		api_fail(r, OI_ARGS, "group member repeated");
+		goto out;
+	}
+	if (g.group_id.n == 0) {
+		/* OpenIM generates a decimal id; ours is random and checked below. */
+		uint64_t rnd = 0;
+		im_random(&rnd, sizeof(rnd));
+		snprintf(st->group_id, sizeof(st->group_id), "%llu",
+			 (unsigned long long)(rnd % 9000000000ull + 1000000000ull));
+	} else if (g.group_id.n >= sizeof(st->group_id) || memchr(g.group_id.p, 0, g.group_id.n)) {
+		api_fail(r, OI_ARGS, "groupID too long");
+		goto out;
+	} else {
+		memcpy(st->group_id, g.group_id.p, g.group_id.n);
+	}
+	g.group_id = im_str_c(st->group_id);
+	g.owner_user_id = owner;
+	g.creator_user_id = r->who.admin ? im_str_c(r->who.user_id) : owner;
+	g.create_time = now;
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		goto out;
+	struct eng_group old;
+	if (eng_group_get(rt, g.group_id, &old) == 0) {
+		api_fail(r, OI_GROUP_EXISTED, "group %s exists", st->group_id);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct eng_user u;
+		if (eng_user_get(rt, list[i].user_id, &u) != 0) {
+			api_fail(r, OI_USER_NOT_FOUND, "userID %.*s not found",
+				 (int)list[i].user_id.n, list[i].user_id.p);
+			goto out;
+		}
+		list[i].group_id = g.group_id;
+		list[i].join_time = now;
+		list[i].join_source = 2;
+		list[i].operator_user_id = im_str_c(r->who.user_id);
+		list[i].inviter_user_id = owner;
+	}
+	/*
+	 * 1501 GroupCreated (§11): one copy pushed in n_<group> (not stored) and
+	 * one stored in sg_<group> as the conversation's first tip, sent by the
+	 * operator.  The tips carry the group as created and its member log.
+	 */
+	struct eng_group created = g;
+	created.member_count = (uint32_t)n;
+	struct im_str op_user = im_str_c(r->who.user_id);
+	json_t *member_list = json_array(), *op_json = NULL;
+	for (size_t i = 0; i < n; i++) {
+		json_array_append_new(member_list, api_member_json(&list[i]));
+		if (im_str_eq(list[i].user_id, op_user))
+			op_json = api_member_json(&list[i]);
+	}
+	if (op_json == NULL) {
+		struct eng_member op = {
+		    .group_id = g.group_id, .user_id = op_user, .join_time = now};
+		op_json = api_member_json(&op);
+	}
+	json_t *ver = sync_full_answer("group_member", g.group_id);
+	struct eng_msg_item items[2];
+	int rv = 0;
+	for (int k = 0; k < 2 && rv == 0; k++) {
+		json_t *tips = json_object();
+		json_object_set_new(tips, "group", api_group_json(&created));
+		json_object_set(tips, "opUser", op_json);
+		json_object_set(tips, "memberList", member_list);
+		json_object_set_new(tips, "operationTime", json_integer(now));
+		json_object_set_new(tips, "groupOwnerUser", api_member_json(&list[0]));
+		json_object_set(tips, "groupMemberVersion", json_object_get(ver, "version"));
+		json_object_set(tips, "groupMemberVersionID", json_object_get(ver, "versionID"));
+		rv = msg_notification(r->s, k == 0 ? MSG_NOTIF_STREAM_ONLINE : MSG_NOTIF_CHAT_COPY,
+				      1501, 3, op_user, IM_STR_LIT(""), g.group_id, tips, r->op_id,
+				      &st->nb[k], &items[k]);
+	}
+	json_decref(ver);
+	json_decref(op_json);
+	json_decref(member_list);
+	if (rv != 0) {
+		im_buf_free(&st->nb[0].data);
+		im_buf_free(&st->nb[1].data);
+		api_fail_im(r, rv, "group created notification");
+		goto out;
+	}
+	struct eng_cmd cmd = {
+	    .type = ENG_CMD_GROUP_CREATE, .now_ms = now, .n_items = 2, .items = items};
+	cmd.m.group_create.group = g;
+	cmd.m.group_create.n_members = (uint32_t)n;
+	cmd.m.group_create.members = list;
+	api_propose(r, &cmd, create_done);
+out:
+	im_free(list);
+	im_free(members);
+	im_free(admins);
+}
+
+/* ---------------------------------------------------------------- reads */
+
+static void get_groups_info(struct api_req *r)
+{
+	struct im_str *ids = NULL;
+	size_t n = 0;
+	if (!api_strs(r, r->body, "groupIDs", &ids, &n))
+		return;
+	if (n == 0) {
+		api_fail(r, OI_ARGS, "groupIDs is empty");
+		return;
+	}
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL) {
+		im_free(ids);
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct eng_group g;
+		if (!id_list_has(ids, i, ids[i]) && eng_group_get(rt, ids[i], &g) == 0)
+			json_array_append_new(arr, api_group_json(&g));
+	}
+	im_free(ids);
+	json_t *d = json_object();
+	json_object_set_new(d, "groupInfos", api_null_if_empty(arr));
+	api_reply(r, d);
+}
+
+static void get_group_members_info(struct api_req *r)
+{
+	struct im_str gid, *ids = NULL;
+	size_t n = 0;
+	if (!api_str(r, r->body, "groupID", &gid) || !api_strs(r, r->body, "userIDs", &ids, &n))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	if (rt == NULL || !require_member(r, rt, gid, &g)) {
+		im_free(ids);
+		return;
+	}
+	if (n == 0) {
+		im_free(ids);
+		api_fail(r, OI_ARGS, "userIDs empty");
+		return;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct eng_member m;
+		if (!id_list_has(ids, i, ids[i]) && eng_member_get(rt, gid, ids[i], &m) == 0)
+			json_array_append_new(arr, api_member_json(&m));
+	}
+	im_free(ids);
+	json_t *d = json_object();
+	json_object_set_new(d, "members", api_null_if_empty(arr));
+	api_reply(r, d);
+}
+
+struct member_page {
+	uint64_t offset, limit, total;
+	struct im_str keyword;
+	json_t *arr;
+};
+
+static int member_page_cb(const struct eng_member *m, void *arg)
+{
+	struct member_page *p = arg;
+	if (p->keyword.n && !memmem(m->user_id.p, m->user_id.n, p->keyword.p, p->keyword.n) &&
+	    !memmem(m->nickname.p, m->nickname.n, p->keyword.p, p->keyword.n))
+		return 0;
+	uint64_t i = p->total++;
+	if (i >= p->offset && (p->limit == 0 || i < p->offset + p->limit))
+		json_array_append_new(p->arr, api_member_json(m));
+	return 0;
+}
+
+static void get_group_member_list(struct api_req *r)
+{
+	struct member_page p = {0};
+	struct im_str gid;
+	if (!api_str(r, r->body, "groupID", &gid) || !api_str(r, r->body, "keyword", &p.keyword) ||
+	    !api_pagination(r, r->body, &p.offset, &p.limit))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	if (rt == NULL || !require_member(r, rt, gid, &g))
+		return;
+	p.arr = json_array();
+	eng_member_scan(rt, gid, member_page_cb, &p);
+	json_t *d = json_object();
+	json_object_set_new(d, "total", json_integer((json_int_t)p.total));
+	json_object_set_new(d, "members", api_null_if_empty(p.arr));
+	api_reply(r, d);
+}
+
+static int collect_member_id(const struct eng_member *m, void *arg)
+{
+	json_array_append_new(arg, json_str(m->user_id));
+	return 0;
+}
+
+static void get_group_member_user_id(struct api_req *r)
+{
+	struct im_str gid;
+	if (!api_str(r, r->body, "groupID", &gid))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	if (rt == NULL || !require_member(r, rt, gid, &g))
+		return;
+	json_t *arr = json_array();
+	eng_member_scan(rt, gid, collect_member_id, arr);
+	json_t *d = json_object();
+	json_object_set_new(d, "userIDs", api_null_if_empty(arr));
+	api_reply(r, d);
+}
+
+struct joined {
+	struct eng_rtxn *rt;
+	uint64_t offset, limit, total;
+	json_t *arr;
+	bool ids_only;
+};
+
+static int joined_cb(struct im_str gid, void *arg)
+{
+	struct joined *j = arg;
+	struct eng_group g;
+	if (eng_group_get(j->rt, gid, &g) != 0 || g.status == 2)
+		return 0;
+	uint64_t i = j->total++;
+	if (i < j->offset || (j->limit && i >= j->offset + j->limit))
+		return 0;
+	json_array_append_new(j->arr, j->ids_only ? json_str(gid) : api_group_json(&g));
+	return 0;
+}
+
+static void get_joined_group_list(struct api_req *r)
+{
+	struct im_str uid;
+	struct joined j = {0};
+	if (!api_str(r, r->body, "fromUserID", &uid) ||
+	    !api_pagination(r, r->body, &j.offset, &j.limit))
+		return;
+	if (!api_require_self_or_admin(r, uid))
+		return;
+	if ((j.rt = api_read(r)) == NULL)
+		return;
+	j.arr = json_array();
+	eng_user_group_scan(j.rt, uid, joined_cb, &j);
+	json_t *d = json_object();
+	json_object_set_new(d, "total", json_integer((json_int_t)j.total));
+	json_object_set_new(d, "groups", api_null_if_empty(j.arr));
+	api_reply(r, d);
+}
+
+static void get_full_join_group_ids(struct api_req *r)
+{
+	struct im_str uid;
+	int64_t id_hash = 0;
+	if (!api_str(r, r->body, "userID", &uid) || !api_i64(r, r->body, "idHash", &id_hash, NULL))
+		return;
+	if (!api_require_self_or_admin(r, uid))
+		return;
+	struct joined j = {.ids_only = true};
+	if ((j.rt = api_read(r)) == NULL)
+		return;
+	j.arr = json_array();
+	eng_user_group_scan(j.rt, uid, joined_cb, &j);
+	api_reply(r, sync_full_ids("join_group", uid, "groupIDs", j.arr, id_hash));
+}
+
+static void get_full_group_member_user_ids(struct api_req *r)
+{
+	struct im_str gid;
+	int64_t id_hash = 0;
+	if (!api_str(r, r->body, "groupID", &gid) || !api_i64(r, r->body, "idHash", &id_hash, NULL))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	if (rt == NULL || !require_member(r, rt, gid, &g))
+		return;
+	json_t *arr = json_array();
+	eng_member_scan(rt, gid, collect_member_id, arr);
+	api_reply(r, sync_full_ids("group_member", gid, "userIDs", arr, id_hash));
+}
+
+static void get_incremental_join_groups(struct api_req *r)
+{
+	struct im_str uid;
+	if (!api_str(r, r->body, "userID", &uid))
+		return;
+	if (!api_require_self_or_admin(r, uid))
+		return;
+	json_t *d = sync_full_answer("join_group", uid);
+	json_object_set_new(d, "sortVersion", json_integer(0));
+	api_reply(r, d);
+}
+
+static void get_incremental_group_members_batch(struct api_req *r)
+{
+	struct im_str uid;
+	json_t *list = NULL;
+	struct json_err e;
+	if (!api_str(r, r->body, "userID", &uid))
+		return;
+	if (json_get_array(r->body, "reqList", &list, &e) != 0) {
+		api_fail(r, OI_ARGS, "%s", e.msg);
+		return;
+	}
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	json_t *map = json_object();
+	for (size_t i = 0; list && i < json_array_size(list); i++) {
+		json_t *item = json_array_get(list, i);
+		struct im_str gid;
+		if (!json_is_object(item)) {
+			json_decref(map);
+			api_fail(r, OI_ARGS, "reqList items must be objects");
+			return;
+		}
+		if (!api_str(r, item, "groupID", &gid)) {
+			json_decref(map);
+			return;
+		}
+		struct eng_group g;
+		struct eng_member m;
+		/* Dismissed groups are skipped silently (§3.4); others need membership. */
+		if (eng_group_get(rt, gid, &g) != 0 || g.status == 2)
+			continue;
+		if (!r->who.admin && eng_member_get(rt, gid, im_str_c(r->who.user_id), &m) != 0) {
+			json_decref(map);
+			api_fail(r, OI_NOT_IN_GROUP, "not in group %.*s", (int)gid.n, gid.p);
+			return;
+		}
+		json_t *one = sync_full_answer("group_member", gid);
+		/* Go emits null, never [], for the empty lists: the JS SDK relies on it (§2.2). */
+		json_object_set_new(one, "group", api_group_json(&g));
+		json_object_set_new(one, "sortVersion", json_integer(0));
+		char key[ENG_ID_MAX + 1];
+		snprintf(key, sizeof(key), "%.*s", (int)gid.n, gid.p);
+		json_object_set_new(map, key, one);
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "respList", map);
+	api_reply(r, d);
+}
+
+const struct api_route api_routes_group[] = {
+    {"/group/create_group", create_group, 0},
+    {"/group/get_groups_info", get_groups_info, 0},
+    {"/group/get_group_members_info", get_group_members_info, 0},
+    {"/group/get_group_member_list", get_group_member_list, 0},
+    {"/group/get_group_member_user_id", get_group_member_user_id, 0},
+    {"/group/get_joined_group_list", get_joined_group_list, 0},
+    {"/group/get_full_join_group_ids", get_full_join_group_ids, 0},
+    {"/group/get_full_group_member_user_ids", get_full_group_member_user_ids, 0},
+    {"/group/get_incremental_join_groups", get_incremental_join_groups, 0},
+    {"/group/get_incremental_group_members_batch", get_incremental_group_members_batch, 0},
+    {NULL, NULL, 0},
+};
