@@ -280,7 +280,8 @@ static int cmd_serve(int argc, char **argv)
 			     .secret = im_str_c(a.cfg.secret),
 			     .token_expire_s = a.cfg.token_expire_days * 86400,
 			     .propose = propose_real,
-			     .now_ms = im_now_ms};
+			     .now_ms = im_now_ms,
+			     .on_kick = auth_kick_tokens};
 
 	snprintf(dir, sizeof(dir), "%s/raft", a.cfg.data_dir);
 	struct clu_opts co = {.loop = &a.loop,

@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "gateway.h"
 
 /* Validates one user id as OpenIM does for registration (non-empty, no ':'). */
 static bool check_user_id(struct api_req *r, struct im_str id)
@@ -419,10 +420,61 @@ static void get_users(struct api_req *r)
 
 /* ---------------------------------------------------------------- online state */
 
-/*
- * Online state lives in the WebSocket gateway (the messaging issue); until it
- * exists every user is reported offline, with the shapes OpenIM uses.
- */
+/* The live connections of a user, from the gateway of this node. */
+struct online {
+	json_t *platforms; /* detailPlatformStatus / platformIDs / singlePlatformToken */
+	int kind;	   /* 0 detail, 1 platform ids, 2 tokens per platform */
+	const char *user_id;
+};
+
+static void online_cb(const struct gw_conn_info *ci, void *arg)
+{
+	struct online *o = arg;
+	if (o->kind == 1) {
+		/* platformIDs: each platform once. */
+		for (size_t i = 0; i < json_array_size(o->platforms); i++)
+			if (json_integer_value(json_array_get(o->platforms, i)) == ci->platform_id)
+				return;
+		json_array_append_new(o->platforms, json_integer(ci->platform_id));
+		return;
+	}
+	if (o->kind == 2) {
+		json_t *entry = NULL;
+		for (size_t i = 0; i < json_array_size(o->platforms) && !entry; i++) {
+			json_t *e = json_array_get(o->platforms, i);
+			if (json_integer_value(json_object_get(e, "platformID")) == ci->platform_id)
+				entry = e;
+		}
+		if (entry == NULL) {
+			entry = json_object();
+			json_object_set_new(entry, "platformID", json_integer(ci->platform_id));
+			json_object_set_new(entry, "total", json_integer(0));
+			json_object_set_new(entry, "token", json_array());
+			json_array_append_new(o->platforms, entry);
+		}
+		json_object_set_new(
+		    entry, "total",
+		    json_integer(json_integer_value(json_object_get(entry, "total")) + 1));
+		json_array_append_new(json_object_get(entry, "token"), json_string(ci->token));
+		return;
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "platformID", json_integer(ci->platform_id));
+	json_object_set_new(d, "connID", json_integer((json_int_t)ci->conn_id));
+	json_object_set_new(d, "isBackground", json_boolean(ci->is_background));
+	json_object_set_new(d, "token", json_string(ci->token ? ci->token : ""));
+	json_array_append_new(o->platforms, d);
+}
+
+/* Connections of id (0 when the gateway is not up), their list built by kind. */
+static int online_of(struct api_req *r, struct im_str id, int kind, json_t **list)
+{
+	struct online o = {.platforms = json_array(), .kind = kind};
+	int n = r->s->gw ? gw_user_conns(r->s->gw, id, online_cb, &o) : 0;
+	*list = o.platforms;
+	return n;
+}
+
 static void get_users_online_status(struct api_req *r)
 {
 	if (!api_require_admin(r))
@@ -433,10 +485,12 @@ static void get_users_online_status(struct api_req *r)
 		return;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
+		json_t *detail;
+		int conns = online_of(r, ids[i], 0, &detail);
 		json_t *o = json_object();
 		json_object_set_new(o, "userID", json_str(ids[i]));
-		json_object_set_new(o, "status", json_integer(0));
-		json_object_set_new(o, "detailPlatformStatus", json_null());
+		json_object_set_new(o, "status", json_integer(conns > 0));
+		json_object_set_new(o, "detailPlatformStatus", api_null_if_empty(detail));
 		json_array_append_new(arr, o);
 	}
 	im_free(ids);
@@ -451,23 +505,43 @@ static void get_users_online_token_detail(struct api_req *r)
 	size_t n = 0;
 	if (!api_strs(r, r->body, "userIDs", &ids, &n))
 		return;
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *tokens;
+		if (online_of(r, ids[i], 2, &tokens) == 0) {
+			json_decref(tokens);
+			continue; /* online users only */
+		}
+		json_t *o = json_object();
+		json_object_set_new(o, "userID", json_str(ids[i]));
+		json_object_set_new(o, "status", json_integer(1));
+		json_object_set_new(o, "singlePlatformToken", tokens);
+		json_array_append_new(arr, o);
+	}
 	im_free(ids);
-	api_reply(r, json_null()); /* online users only: none */
+	api_reply(r, api_null_if_empty(arr));
 }
 
-static json_t *status_list(const struct im_str *ids, size_t n)
+static json_t *status_list(struct api_req *r, const struct im_str *ids, size_t n)
 {
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
+		json_t *platforms;
+		int conns = online_of(r, ids[i], 1, &platforms);
 		json_t *o = json_object();
 		json_object_set_new(o, "userID", json_str(ids[i]));
-		json_object_set_new(o, "status", json_integer(0));
-		json_object_set_new(o, "platformIDs", json_null());
+		json_object_set_new(o, "status", json_integer(conns > 0));
+		json_object_set_new(o, "platformIDs", api_null_if_empty(platforms));
 		json_array_append_new(arr, o);
 	}
 	return api_null_if_empty(arr);
 }
 
+/*
+ * REST subscriptions are answered with the current states; the live
+ * subscription (pushes on change) is the WebSocket 2005 of the connection
+ * (§3.2: the JS SDK maps this call but uses 2005).
+ */
 static void subscribe_users_status(struct api_req *r)
 {
 	struct im_str uid, *ids = NULL;
@@ -486,7 +560,7 @@ static void subscribe_users_status(struct api_req *r)
 		return;
 	}
 	json_t *d = json_object();
-	json_object_set_new(d, "statusList", genre == 1 ? status_list(ids, n) : json_null());
+	json_object_set_new(d, "statusList", genre == 1 ? status_list(r, ids, n) : json_null());
 	im_free(ids);
 	api_reply(r, d);
 }
@@ -498,7 +572,7 @@ static void get_users_status(struct api_req *r)
 	if (!api_str(r, r->body, "userID", &uid) || !api_strs(r, r->body, "userIDs", &ids, &n))
 		return;
 	json_t *d = json_object();
-	json_object_set_new(d, "statusList", status_list(ids, n));
+	json_object_set_new(d, "statusList", status_list(r, ids, n));
 	im_free(ids);
 	api_reply(r, d);
 }

@@ -362,6 +362,22 @@ class SdkGoTest(ServerTest):
         self.assertEqual([m["text"] for m in j.received() if m["contentType"] == 101],
                          ["Go to the group"], j.trace())
 
+    def test_7_idle_connection_survives_the_read_deadline(self):
+        """The server's read deadline is 30 s; the native SDK sends nothing but a WS Ping control
+        frame every 24 s while idle (§4.6, §10), which must keep the connection open."""
+        u = self.users("A", "B")
+        A, B = u["A"], u["B"]
+        b = self.client(B, [{"op": "idle", "ms": 40000},
+                            {"op": "expect", "from": A, "text": "still there?"}])
+        b.wait("ready")
+        a = self.client(A, [{"op": "wait_line"}, {"op": "send", "to": B, "text": "still there?"}])
+        b.wait("idle_ok", timeout=70)
+        a.go_ahead()
+        a.finish()
+        b.finish()
+        names = [e["event"] for e in b.events]
+        self.assertEqual(names.count("connecting"), 1, b.trace())
+
 
 if __name__ == "__main__":
     harness.main()

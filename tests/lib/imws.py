@@ -138,6 +138,14 @@ class Client:
         self.closed = False
 
     async def connect(self, port, query_extra=""):
+        try:
+            return await self._connect(port, query_extra)
+        except BaseException:
+            if self.writer is not None:
+                self.writer.close()
+            raise
+
+    async def _connect(self, port, query_extra):
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
         key = base64.b64encode(os.urandom(16)).decode()
         path = ("/?sendID=%s&token=%s&platformID=%d&operationID=op-%s&isBackground=false"
@@ -202,6 +210,7 @@ class Client:
             pass
         finally:
             self.closed = True
+            self.writer.close()
             for fut in self.pending.values():
                 if not fut.done():
                     fut.set_exception(WSClosed("connection closed"))
@@ -228,8 +237,8 @@ class Client:
         if self.writer:
             try:
                 self._send_frame(8, b"\x03\xe8")
-                self.writer.close()
             except (ConnectionError, OSError):
                 pass
+            self.writer.close()
         if self.reader_task:
             await asyncio.gather(self.reader_task, return_exceptions=True)

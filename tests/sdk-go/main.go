@@ -23,6 +23,7 @@
 //	           variant, also one that arrived before this step); event "expect_ok"
 //	expect_latest {from, text}: waits for OnNewConversation/OnConversationChanged with that latest
 //	           message (how a fresh SDK database learns of history); event "expect_ok"
+//	idle       {ms}: stays logged in that long; fails on any reconnect or kick; event "idle_ok"
 //	wait_line  waits for one line on stdin (the test's go-ahead); event "line"
 //	logout     Logout (WS 2003); event "logged_out"
 //
@@ -51,6 +52,7 @@ type step struct {
 	Group string `json:"group,omitempty"`
 	From  string `json:"from,omitempty"`
 	Text  string `json:"text,omitempty"`
+	Ms    int    `json:"ms,omitempty"`
 }
 
 type config struct {
@@ -211,8 +213,8 @@ func (convListener) OnSyncServerProgress(p int) { emit("sync_progress", map[stri
 func (convListener) OnSyncServerFailed(re bool) {
 	note("sync_failed", map[string]any{"reinstalled": re})
 }
-func (convListener) OnNewConversation(s string)     { noteJSON("new_conversation", s) }
-func (convListener) OnConversationChanged(s string) { noteJSON("conversation_changed", s) }
+func (convListener) OnNewConversation(s string)     { noteConversations("new_conversation", s) }
+func (convListener) OnConversationChanged(s string) { noteConversations("conversation_changed", s) }
 func (convListener) OnTotalUnreadMessageCountChanged(n int32) {
 	emit("total_unread", map[string]any{"count": n})
 }
@@ -379,6 +381,25 @@ func (r *runner) run(s step) {
 				return e.name == "conv_latest" && e.msg.Text == s.Text && (s.From == "" || e.msg.SendID == s.From)
 			})
 		emit("expect_ok", map[string]any{"conversationID": ev.text, "unreadCount": ev.code, "msg": ev.msg})
+	case "idle":
+		// Stays connected for ms without sending anything of its own (the SDK's heartbeat is a
+		// WS Ping control frame every 24 s); any reconnect or kick meanwhile fails the step.
+		from := len(r.seen)
+		end := time.Now().Add(time.Duration(s.Ms) * time.Millisecond)
+		for time.Now().Before(end) {
+			select {
+			case ev := <-events:
+				r.seen = append(r.seen, ev)
+			case <-time.After(time.Until(end)):
+			}
+		}
+		for _, ev := range r.seen[from:] {
+			switch ev.name {
+			case "connecting", "connect_failed", "kicked_offline", "token_expired", "token_invalid":
+				fail("%s while idle", ev.name)
+			}
+		}
+		emit("idle_ok", map[string]any{"ms": s.Ms})
 	case "wait_line":
 		emit("waiting_line", nil)
 		line, err := r.stdin.ReadString('\n')
