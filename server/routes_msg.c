@@ -1037,6 +1037,95 @@ static void check_msg_is_send_success(struct api_req *r)
 	api_reply(r, d);
 }
 
+/* /conversation/get_sorted_conversation_list (§3.5): pinned first, then newest message first. */
+static void get_sorted_conversation_list(struct api_req *r)
+{
+	struct im_str user, *ids = NULL;
+	size_t n = 0;
+	uint64_t offset, limit;
+	if (!api_str(r, r->body, "userID", &user) || !api_require_self_or_admin(r, user) ||
+	    !api_pagination(r, r->body, &offset, &limit) ||
+	    !api_strs(r, r->body, "conversationIDs", &ids, &n))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL) {
+		im_free(ids);
+		return;
+	}
+	struct active_scan a = {.rt = rt, .user = user, .ids = n ? ids : NULL, .n_ids = n};
+	if (eng_conv_scan(rt, user, active_cb, &a) != 0) {
+		im_free(a.list);
+		im_free(ids);
+		api_fail(r, OI_SERVER_INTERNAL, "scan conversations");
+		return;
+	}
+	if (a.n > 1)
+		qsort(a.list, a.n, sizeof(*a.list), active_cmp);
+	json_t *elems = json_array();
+	for (size_t i = offset; i < a.n && (limit == 0 || i < offset + limit); i++) {
+		struct active *x = &a.list[i];
+		struct im_str conv = im_str_c(x->conv);
+		struct eng_conv c;
+		if (eng_conv_get(rt, user, conv, &c) != 0)
+			continue;
+		struct im_buf view = {0};
+		struct pb_w w;
+		pb_w_init(&w, &view);
+		msg_add_view(&w, 1, rt, user, conv, x->last_seq);
+		Openim__Sdkws__MsgData *m = NULL;
+		/* The view is framed as field 1: skip its tag and length to unpack the message. */
+		size_t hdr = 1;
+		while (hdr < view.len && (view.p[hdr] & 0x80))
+			hdr++;
+		hdr++;
+		if (pb_w_done(&w) != 0 || hdr > view.len ||
+		    pb_msgdata_unpack((const uint8_t *)view.p + hdr, view.len - hdr, &m) != 0) {
+			im_buf_free(&view);
+			continue;
+		}
+		im_buf_free(&view);
+		struct eng_group g = {0};
+		bool group = c.conversation_type == 3 && eng_group_get(rt, c.group_id, &g) == 0;
+		json_t *mi = json_object();
+		json_object_set_new(mi, "serverMsgID", json_string(m->servermsgid));
+		json_object_set_new(mi, "clientMsgID", json_string(m->clientmsgid));
+		json_object_set_new(mi, "sessionType", json_integer(m->sessiontype));
+		json_object_set_new(mi, "sendID", json_string(m->sendid));
+		json_object_set_new(mi, "recvID", json_string(m->recvid));
+		json_object_set_new(mi, "senderName", json_string(m->sendernickname));
+		json_object_set_new(mi, "faceURL", json_string(m->senderfaceurl));
+		json_object_set_new(mi, "groupID", json_string(m->groupid));
+		json_object_set_new(mi, "groupName", json_str(g.group_name));
+		json_object_set_new(mi, "groupFaceURL", json_str(g.face_url));
+		json_object_set_new(mi, "groupType", json_integer(g.group_type));
+		json_object_set_new(mi, "groupMemberCount",
+				    json_integer(group ? g.member_count : 0));
+		json_object_set_new(mi, "LatestMsgRecvTime", json_integer(m->sendtime));
+		json_object_set_new(mi, "msgFrom", json_integer(m->msgfrom));
+		json_object_set_new(mi, "contentType", json_integer(m->contenttype));
+		json_object_set_new(mi, "content",
+				    json_str((struct im_str){(const char *)m->content.data,
+							     (uint32_t)m->content.len}));
+		json_object_set_new(mi, "ex", json_string(m->ex));
+		pb_msgdata_free(m);
+		json_t *e = json_object();
+		json_object_set_new(e, "conversationID", json_str(conv));
+		json_object_set_new(e, "recvMsgOpt", json_integer(c.recv_msg_opt));
+		json_object_set_new(e, "unreadCount",
+				    json_integer(IM_MAX(0, x->max_seq - x->read_seq)));
+		json_object_set_new(e, "IsPinned", json_boolean(c.is_pinned));
+		json_object_set_new(e, "msgInfo", mi);
+		json_array_append_new(elems, e);
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "conversationTotal", json_integer((json_int_t)a.n));
+	json_object_set_new(d, "unreadTotal", json_integer(a.unread));
+	json_object_set_new(d, "conversationElems", api_null_if_empty(elems));
+	im_free(a.list);
+	im_free(ids);
+	api_reply(r, d);
+}
+
 const struct api_route api_routes_msg[] = {
     {"/msg/send_msg", send_msg, 0},
     {"/msg/get_server_time", get_server_time, 0},
@@ -1051,6 +1140,7 @@ const struct api_route api_routes_msg[] = {
     {"/msg/user_clear_all_msg", user_clear_all_msg, 0},
     {"/msg/newest_seq", newest_seq_json, 0},
     {"/msg/get_conversations_has_read_and_max_seq", get_conversations_has_read_and_max_seq, 0},
+    {"/conversation/get_sorted_conversation_list", get_sorted_conversation_list, 0},
     {"/jssdk/get_active_conversations", get_active_conversations, API_RAW_BODY},
     {"/jssdk/get_conversations", jssdk_get_conversations, API_RAW_BODY},
     {NULL, NULL, 0},
