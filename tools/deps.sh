@@ -6,6 +6,8 @@ pkgs=(build-essential meson ninja-build pkg-config cmake python3
       libprotobuf-c-dev protobuf-c-compiler libjansson-dev zlib1g-dev)
 if [ "${1:-}" = "--test" ]; then
 	pkgs+=(libcmocka-dev clang libclang-rt-14-dev clang-format lmdb-utils)
+	# tests/sdk-go: Go (preinstalled, not Debian's 1.19) builds it, with cgo (gcc) for sqlite.
+	command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || echo "deps: no go; test_sdk_go will skip" >&2
 fi
 missing=()
 for p in "${pkgs[@]}"; do

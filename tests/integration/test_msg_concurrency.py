@@ -163,9 +163,14 @@ class ConcurrencyTest(unittest.TestCase):
         order_errors = []
         group_of = {u: g for g, ms in groups.items() for u in ms}
         kill = asyncio.ensure_future(restarter(run))
-        await asyncio.wait_for(asyncio.gather(*[
-            sender(run, u, tokens[u], group_of[u], pushes[u], order_errors) for u in users]),
-            timeout=600)
+        results = await asyncio.wait_for(asyncio.gather(*[
+            sender(run, u, tokens[u], group_of[u], pushes[u], order_errors) for u in users],
+            return_exceptions=True), timeout=float(os.environ.get("IMLOG_CONC_TIMEOUT", "500")))
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if not run.killed.is_set():
+            kill.cancel()
+        if errors:
+            raise errors[0]
         self.assertTrue(run.killed.is_set(), "the run ended before the kill (kill_at %d)" % run.kill_at)
         await kill
         self.assertEqual(run.restarts, 1)

@@ -2,6 +2,13 @@ module imlog.test/sdkgo
 
 go 1.22.7
 
+// v3.8.3-patch.1, not v3.8.3: the proxy's v3.8.3 is commit df99aaea (the tag was moved later), which
+// uses third.UploadLogsReq.SystemType while pinning protocol v0.0.72-alpha.70. No protocol tag
+// has both SystemType (renamed AppFramework in alpha.60) and msg.GetLastMessageReq (added in
+// alpha.70), so it cannot build. patch.1 is 5 commits after the moved v3.8.3 tag, uses
+// AppFramework, and keeps protocol v0.0.72-alpha.70 and tools v0.0.50-alpha.21.
+// The checksum database has no entry for patch.1 (lookup 404): go.sum pins the hash the proxy
+// served. GPL-3.0: downloaded at build time for tests only, never vendored or committed.
 require github.com/openimsdk/openim-sdk-core/v3 v3.8.3-patch.1
 
 require (
