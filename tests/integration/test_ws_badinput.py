@@ -138,6 +138,19 @@ class WSBadInputTest(unittest.TestCase):
             await self.expect_closed(v)
         self.run_async(self.scenario(attack))
 
+    def test_malformed_gob_closes(self):
+        async def attack(v):
+            pass
+
+        async def go():
+            # A Go-core client (no sdkType: gob envelopes) sending a frame that is not gob.
+            g = await Client("wa", self.tok_web["wa"], platform=5, sdk_type="").connect(self.srv.ws_port)
+            g.send_raw(2, b"\x05\xff\x83\x03\x01\x01not gob at all")
+            await self.expect_closed(g)
+            await g.close()
+            await self.scenario(attack)  # the others are unaffected
+        self.run_async(go())
+
     def test_handshake_errors(self):
         async def go():
             # A bad token: upgraded, one text frame with the code, then closed (isMsgResp=true).

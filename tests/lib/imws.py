@@ -128,8 +128,9 @@ class WSClosed(Exception):
 class Client:
     """One connection, JSON envelopes (sdkType=js)."""
 
-    def __init__(self, user_id, token, platform=5):
+    def __init__(self, user_id, token, platform=5, sdk_type="js"):
         self.user_id, self.token, self.platform = user_id, token, platform
+        self.sdk_type = sdk_type
         self.reader = self.writer = None
         self.pending = {}  # msgIncr -> Future
         self.pushes = asyncio.Queue()
@@ -149,8 +150,10 @@ class Client:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", port)
         key = base64.b64encode(os.urandom(16)).decode()
         path = ("/?sendID=%s&token=%s&platformID=%d&operationID=op-%s&isBackground=false"
-                "&isMsgResp=true&sdkType=js%s" % (self.user_id, self.token, self.platform,
-                                                   os.urandom(4).hex(), query_extra))
+                "&isMsgResp=true%s%s" % (self.user_id, self.token, self.platform,
+                                         os.urandom(4).hex(),
+                                         "&sdkType=" + self.sdk_type if self.sdk_type else "",
+                                         query_extra))
         self.writer.write(("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                            "Sec-WebSocket-Version: 13\r\n\r\n" % (path, key)).encode())
