@@ -546,28 +546,46 @@ static bool self_only(struct gw_req *req, const char *user_id)
 	return false;
 }
 
+/*
+ * The prologue of every WS read: unpack the request, check that its userID
+ * is the caller (a C server enforces it, §4.4 notes), open a read snapshot
+ * and a reply writer.  On failure the request is answered and false returned.
+ */
+static bool ws_read_begin(struct srv *s, struct gw_req *req, const ProtobufCMessageDescriptor *desc,
+			  ProtobufCMessage **q, struct eng_rtxn **rt, struct im_buf *out,
+			  struct pb_w *w)
+{
+	if (pb_unpack(desc, req->data, req->len, q) != 0) {
+		gw_reply(req, OI_ARGS, api_code_name(OI_ARGS), NULL, 0);
+		return false;
+	}
+	const ProtobufCFieldDescriptor *f =
+	    protobuf_c_message_descriptor_get_field_by_name(desc, "userID");
+	const char *uid = f ? *(const char *const *)((const char *)*q + f->offset) : "";
+	if (!self_only(req, uid ? uid : "")) {
+		pb_free(*q);
+		return false;
+	}
+	if (eng_read_begin(s->eng, rt) != 0) {
+		pb_free(*q);
+		gw_reply(req, OI_SERVER_INTERNAL, api_code_name(OI_SERVER_INTERNAL), NULL, 0);
+		return false;
+	}
+	memset(out, 0, sizeof(*out));
+	pb_w_init(w, out);
+	return true;
+}
+
 /* 1005 GetSeqMessage (§6.7): an entry per conversation, placeholders for gaps. */
 static void ws_get_seq_message(struct srv *s, struct gw_req *req)
 {
 	Openim__Msg__GetSeqMessageReq *q = NULL;
-	if (pb_unpack(&openim__msg__get_seq_message_req__descriptor, req->data, req->len,
-		      (ProtobufCMessage **)&q) != 0) {
-		gw_reply(req, OI_ARGS, api_code_name(OI_ARGS), NULL, 0);
-		return;
-	}
-	if (!self_only(req, q->userid)) {
-		pb_free(&q->base);
-		return;
-	}
 	struct eng_rtxn *rt;
-	struct im_buf out = {0};
+	struct im_buf out;
 	struct pb_w w;
-	pb_w_init(&w, &out);
-	if (eng_read_begin(s->eng, &rt) != 0) {
-		pb_free(&q->base);
-		gw_reply(req, OI_SERVER_INTERNAL, api_code_name(OI_SERVER_INTERNAL), NULL, 0);
+	if (!ws_read_begin(s, req, &openim__msg__get_seq_message_req__descriptor,
+			   (ProtobufCMessage **)&q, &rt, &out, &w))
 		return;
-	}
 	struct im_str user = im_str_c(req->user_id);
 	bool desc = q->order == OPENIM__SDKWS__PULL_ORDER__PullOrderDesc;
 	size_t total = 0;
@@ -606,24 +624,12 @@ static void ws_get_seq_message(struct srv *s, struct gw_req *req)
 static void ws_pull_by_seqs(struct srv *s, struct gw_req *req)
 {
 	Openim__Sdkws__PullMessageBySeqsReq *q = NULL;
-	if (pb_unpack(&openim__sdkws__pull_message_by_seqs_req__descriptor, req->data, req->len,
-		      (ProtobufCMessage **)&q) != 0) {
-		gw_reply(req, OI_ARGS, api_code_name(OI_ARGS), NULL, 0);
-		return;
-	}
-	if (!self_only(req, q->userid)) {
-		pb_free(&q->base);
-		return;
-	}
 	struct eng_rtxn *rt;
-	struct im_buf out = {0};
+	struct im_buf out;
 	struct pb_w w;
-	pb_w_init(&w, &out);
-	if (eng_read_begin(s->eng, &rt) != 0) {
-		pb_free(&q->base);
-		gw_reply(req, OI_SERVER_INTERNAL, api_code_name(OI_SERVER_INTERNAL), NULL, 0);
+	if (!ws_read_begin(s, req, &openim__sdkws__pull_message_by_seqs_req__descriptor,
+			   (ProtobufCMessage **)&q, &rt, &out, &w))
 		return;
-	}
 	struct im_str user = im_str_c(req->user_id);
 	bool desc = q->order == OPENIM__SDKWS__PULL_ORDER__PullOrderDesc;
 	for (size_t i = 0; i < q->n_seqranges; i++) {
@@ -686,24 +692,13 @@ static int seqs_scan_cb(const struct eng_conv *c, void *arg)
 static void ws_has_read_and_max_seq(struct srv *s, struct gw_req *req)
 {
 	Openim__Msg__GetConversationsHasReadAndMaxSeqReq *q = NULL;
-	if (pb_unpack(&openim__msg__get_conversations_has_read_and_max_seq_req__descriptor,
-		      req->data, req->len, (ProtobufCMessage **)&q) != 0) {
-		gw_reply(req, OI_ARGS, api_code_name(OI_ARGS), NULL, 0);
-		return;
-	}
-	if (!self_only(req, q->userid)) {
-		pb_free(&q->base);
-		return;
-	}
 	struct eng_rtxn *rt;
-	struct im_buf out = {0};
+	struct im_buf out;
 	struct pb_w w;
-	pb_w_init(&w, &out);
-	if (eng_read_begin(s->eng, &rt) != 0) {
-		pb_free(&q->base);
-		gw_reply(req, OI_SERVER_INTERNAL, api_code_name(OI_SERVER_INTERNAL), NULL, 0);
+	if (!ws_read_begin(s, req,
+			   &openim__msg__get_conversations_has_read_and_max_seq_req__descriptor,
+			   (ProtobufCMessage **)&q, &rt, &out, &w))
 		return;
-	}
 	struct im_str user = im_str_c(req->user_id);
 	if (q->n_conversationids == 0) {
 		struct seqs_scan p = {&w, rt, user};
@@ -765,24 +760,13 @@ static int newest_cb(const struct eng_conv *c, void *arg)
 static void ws_newest_seq(struct srv *s, struct gw_req *req)
 {
 	Openim__Sdkws__GetMaxSeqReq *q = NULL;
-	if (pb_unpack(&openim__sdkws__get_max_seq_req__descriptor, req->data, req->len,
-		      (ProtobufCMessage **)&q) != 0) {
-		gw_reply(req, OI_ARGS, api_code_name(OI_ARGS), NULL, 0);
-		return;
-	}
-	if (!self_only(req, q->userid)) {
-		pb_free(&q->base);
-		return;
-	}
-	pb_free(&q->base);
 	struct eng_rtxn *rt;
-	struct im_buf out = {0};
+	struct im_buf out;
 	struct pb_w w;
-	pb_w_init(&w, &out);
-	if (eng_read_begin(s->eng, &rt) != 0) {
-		gw_reply(req, OI_SERVER_INTERNAL, api_code_name(OI_SERVER_INTERNAL), NULL, 0);
+	if (!ws_read_begin(s, req, &openim__sdkws__get_max_seq_req__descriptor,
+			   (ProtobufCMessage **)&q, &rt, &out, &w))
 		return;
-	}
+	pb_free(&q->base);
 	struct newest n = {.w = &w, .rt = rt, .user = im_str_c(req->user_id)};
 	pb_w_init(&n.mw, &n.mins);
 	eng_conv_scan(rt, n.user, newest_cb, &n);
@@ -801,24 +785,12 @@ static void ws_newest_seq(struct srv *s, struct gw_req *req)
 static void ws_last_message(struct srv *s, struct gw_req *req)
 {
 	Openim__Msg__GetLastMessageReq *q = NULL;
-	if (pb_unpack(&openim__msg__get_last_message_req__descriptor, req->data, req->len,
-		      (ProtobufCMessage **)&q) != 0) {
-		gw_reply(req, OI_ARGS, api_code_name(OI_ARGS), NULL, 0);
-		return;
-	}
-	if (!self_only(req, q->userid)) {
-		pb_free(&q->base);
-		return;
-	}
 	struct eng_rtxn *rt;
-	struct im_buf out = {0};
+	struct im_buf out;
 	struct pb_w w;
-	pb_w_init(&w, &out);
-	if (eng_read_begin(s->eng, &rt) != 0) {
-		pb_free(&q->base);
-		gw_reply(req, OI_SERVER_INTERNAL, api_code_name(OI_SERVER_INTERNAL), NULL, 0);
+	if (!ws_read_begin(s, req, &openim__msg__get_last_message_req__descriptor,
+			   (ProtobufCMessage **)&q, &rt, &out, &w))
 		return;
-	}
 	struct im_str user = im_str_c(req->user_id);
 	for (size_t i = 0; i < q->n_conversationids; i++) {
 		struct im_str conv = im_str_c(q->conversationids[i]);

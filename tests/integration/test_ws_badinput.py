@@ -105,6 +105,12 @@ class WSBadInputTest(unittest.TestCase):
         async def attack(v):
             code, _, _ = await v.request(1003, msgdata_text("wb", "wa", client_msg_id="forged"))
             self.assertEqual(code, 1001)
+            # Reads name their user: another user's is refused (1001/1002/1005/1006/1007).
+            for req_id, body in [(1001, pb_msg((1, "wb"))), (1006, pb_msg((1, "wb"))),
+                                 (1005, pb_msg((1, "wb"))), (1002, pb_msg((1, "wb"))),
+                                 (1007, pb_msg((1, "wb")))]:
+                code, _, _ = await v.request(req_id, body)
+                self.assertEqual(code, 1002, req_id)
         self.run_async(self.scenario(attack))
 
     def test_unknown_req_identifier_closes(self):
