@@ -446,7 +446,8 @@ static int user_cmd_del(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 }
 
 /* The command's own effect. */
-static int apply_own(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struct eng_result *res)
+static int apply_own(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+		     struct eng_result *res)
 {
 	switch (cmd->type) {
 	case ENG_CMD_NOOP:
@@ -473,6 +474,14 @@ static int apply_own(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, str
 	case ENG_CMD_CONV_CLEAR:
 	case ENG_CMD_GROUP_CREATE:
 		return eng__apply_msg_cmd(e, txn, cmd, res);
+	case ENG_CMD_FRIEND_APPLY:
+	case ENG_CMD_FRIEND_RESPOND:
+	case ENG_CMD_FRIEND_DELETE:
+	case ENG_CMD_FRIEND_UPDATE:
+	case ENG_CMD_FRIEND_IMPORT:
+	case ENG_CMD_BLACK_ADD:
+	case ENG_CMD_BLACK_REMOVE:
+		return eng__apply_rel_cmd(e, txn, index, cmd, res);
 	default:
 		return reject(res, IM_ECORRUPT, "unknown command type %d", cmd->type);
 	}
@@ -482,7 +491,7 @@ static int apply_own(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, str
 int eng__apply_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		   struct eng_result *res)
 {
-	int rv = apply_own(e, txn, cmd, res);
+	int rv = apply_own(e, txn, index, cmd, res);
 	if (rv == 0 && cmd->n_items > 0)
 		rv = eng__apply_items(e, txn, index, cmd, res);
 	return rv;

@@ -33,6 +33,12 @@
  * 11. groups, members, user_groups: each decodes; a member's group and user
  *     exist and its user_groups entry too, each user_groups entry names a
  *     member, and member_count is the group's number of members.
+ * 12. friends, blacks: each decodes and both users exist;
+ * 13. friend_reqs: each decodes, both users exist and its friend_reqs_to
+ *     entry too; each friend_reqs_to entry is empty and names a request;
+ * 14. vlogs, vlog_entries: each decodes with a known kind and a version of
+ *     at least 1; each entry has its document, whose version is at least the
+ *     entry's.
  *
  * Memory stays constant: every cross-check is a point lookup.
  */
@@ -620,6 +626,132 @@ static int check_msg_side(struct chk *k)
 	return rv;
 }
 
+/* ---------------------------------------------------------------- relations */
+
+/* A row of a pair table (friends, blacks): key decodes, record decodes, both users exist. */
+static int user_pair_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	const char *table = arg;
+	char ab[300], bb[300];
+	struct im_str a, b;
+	if (eng__key_split(key->mv_data, key->mv_size, &a, &b) != 0 || !eng__id_valid(a) ||
+	    !eng__id_valid(b)) {
+		problem(k, "%s: key '%s' does not decode", table,
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), ab, sizeof(ab)));
+		return 0;
+	}
+	const char *an = show(a.p, a.n, ab, sizeof(ab)), *bn = show(b.p, b.n, bb, sizeof(bb));
+	int dec;
+	if (strcmp(table, "friends") == 0) {
+		struct eng_friend f;
+		dec = eng__friend_rec_decode(val->mv_data, val->mv_size, &f);
+	} else if (strcmp(table, "blacks") == 0) {
+		struct eng_black x;
+		dec = eng__black_rec_decode(val->mv_data, val->mv_size, &x);
+	} else {
+		struct eng_friend_req q;
+		dec = eng__freq_rec_decode(val->mv_data, val->mv_size, &q);
+	}
+	if (dec != 0)
+		problem(k, "%s (%s, %s): record does not decode", table, an, bn);
+	int rv = exists(k, ENG__T_USERS, a.p, a.n);
+	if (rv == 0)
+		problem(k, "%s (%s, %s): user %s does not exist", table, an, bn, an);
+	if (rv >= 0 && (rv = exists(k, ENG__T_USERS, b.p, b.n)) == 0)
+		problem(k, "%s (%s, %s): user %s does not exist", table, an, bn, bn);
+	if (rv < 0 || strcmp(table, "friend_reqs") != 0)
+		return rv < 0 ? rv : 0;
+	/* A request has its index entry (to, from). */
+	unsigned char ik[ENG__PAIR_KEY_MAX];
+	rv = exists(k, ENG__T_FRIEND_REQS_TO, ik, eng__key_join(ik, b, a));
+	if (rv == 0)
+		problem(k, "friend_reqs (%s, %s): no friend_reqs_to entry", an, bn);
+	return rv < 0 ? rv : 0;
+}
+
+static int freq_to_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char ab[300], bb[300];
+	struct im_str to, from;
+	if (eng__key_split(key->mv_data, key->mv_size, &to, &from) != 0 || !eng__id_valid(to) ||
+	    !eng__id_valid(from) || val->mv_size != 0) {
+		problem(k, "friend_reqs_to: entry '%s' does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), ab, sizeof(ab)));
+		return 0;
+	}
+	unsigned char rk[ENG__PAIR_KEY_MAX];
+	int rv = exists(k, ENG__T_FRIEND_REQS, rk, eng__key_join(rk, from, to));
+	if (rv == 0)
+		problem(k, "friend_reqs_to (%s, %s): no friend request from %s",
+			show(to.p, to.n, ab, sizeof(ab)), show(from.p, from.n, bb, sizeof(bb)), bb);
+	return rv < 0 ? rv : 0;
+}
+
+static int vlog_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[300];
+	int kind;
+	struct im_str doc;
+	struct eng__vlog d;
+	if (eng__vlog_key_parse(key->mv_data, key->mv_size, &kind, &doc) != 0 ||
+	    eng__vlog_decode(val->mv_data, val->mv_size, &d) != 0) {
+		problem(k, "vlogs %s: record does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb)));
+		return 0;
+	}
+	if (d.version < 1)
+		problem(k, "vlogs %d %s: version 0", kind, show(doc.p, doc.n, sb, sizeof(sb)));
+	return 0;
+}
+
+static int ventry_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char sb[300], eb[300];
+	int kind;
+	struct im_str doc, elem;
+	struct eng__ventry en;
+	if (eng__ventry_key_parse(key->mv_data, key->mv_size, &kind, &doc, &elem) != 0 ||
+	    eng__ventry_decode(val->mv_data, val->mv_size, &en) != 0) {
+		problem(k, "vlog_entries %s: entry does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), sb, sizeof(sb)));
+		return 0;
+	}
+	const char *dn = show(doc.p, doc.n, sb, sizeof(sb));
+	const char *el = show(elem.p, IM_MIN(elem.n, 64u), eb, sizeof(eb));
+	unsigned char vk[ENG__VLOG_KEY_MAX];
+	MDB_val dk = {eng__vlog_key(vk, kind, doc), vk}, dv;
+	int rc = k->e->absent[ENG__T_VLOGS] ? MDB_NOTFOUND
+					    : mdb_get(k->txn, k->e->dbi[ENG__T_VLOGS], &dk, &dv);
+	struct eng__vlog d;
+	if (rc == MDB_NOTFOUND)
+		problem(k, "vlog_entries %d %s '%s': no vlogs document", kind, dn, el);
+	else if (rc != 0)
+		return eng__from_mdb(k->e, rc, "check: mdb_get vlogs");
+	else if (eng__vlog_decode(dv.mv_data, dv.mv_size, &d) == 0 &&
+		 (en.version < 1 || en.version > d.version))
+		problem(k,
+			"vlog_entries %d %s '%s': version %" PRIu64 " but the document's %" PRIu64,
+			kind, dn, el, en.version, d.version);
+	return 0;
+}
+
+/* (12) to (14). */
+static int check_rel_side(struct chk *k)
+{
+	int rv = walk(k, ENG__T_FRIENDS, user_pair_entry, "friends");
+	if (rv == 0)
+		rv = walk(k, ENG__T_BLACKS, user_pair_entry, "blacks");
+	if (rv == 0)
+		rv = walk(k, ENG__T_FRIEND_REQS, user_pair_entry, "friend_reqs");
+	if (rv == 0)
+		rv = walk(k, ENG__T_FRIEND_REQS_TO, freq_to_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_VLOGS, vlog_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_VLOG_ENTRIES, ventry_entry, NULL);
+	return rv;
+}
+
 int eng_check(struct eng *e, struct im_buf *report)
 {
 	struct chk k = {e, NULL, report, 0};
@@ -641,6 +773,8 @@ int eng_check(struct eng *e, struct im_buf *report)
 		rv = check_user_cmds(&k);
 	if (rv == 0)
 		rv = check_msg_side(&k);
+	if (rv == 0)
+		rv = check_rel_side(&k);
 	mdb_txn_abort(k.txn);
 	if (rv != 0) {
 		eng__wrap(e, "check");

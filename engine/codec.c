@@ -83,6 +83,11 @@ static void *cmd_alloc(struct eng_cmd *cmd, size_t n, size_t size)
 	return b + 1;
 }
 
+void *eng__cmd_alloc(struct eng_cmd *cmd, size_t n, size_t size)
+{
+	return cmd_alloc(cmd, n, size);
+}
+
 /* ---------------------------------------------------------------- users */
 
 static bool user_ok(const struct eng_user *u)
@@ -510,6 +515,20 @@ const char *eng__cmd_name(int type)
 		return "conv_clear";
 	case ENG_CMD_GROUP_CREATE:
 		return "group_create";
+	case ENG_CMD_FRIEND_APPLY:
+		return "friend_apply";
+	case ENG_CMD_FRIEND_RESPOND:
+		return "friend_respond";
+	case ENG_CMD_FRIEND_DELETE:
+		return "friend_delete";
+	case ENG_CMD_FRIEND_UPDATE:
+		return "friend_update";
+	case ENG_CMD_FRIEND_IMPORT:
+		return "friend_import";
+	case ENG_CMD_BLACK_ADD:
+		return "black_add";
+	case ENG_CMD_BLACK_REMOVE:
+		return "black_remove";
 	default:
 		return "unknown";
 	}
@@ -613,7 +632,8 @@ static int fields_size(const struct eng_cmd *cmd, uint64_t *out)
 		break;
 	}
 	default:
-		return IM_EINVAL;
+		/* The relation commands (rel_rec.c), or IM_EINVAL for an unknown type. */
+		return eng__rel_fields_size(cmd, out);
 	}
 	*out = n;
 	return 0;
@@ -707,6 +727,7 @@ static unsigned char *wr_fields(unsigned char *p, const struct eng_cmd *cmd)
 			p = wr_member(p, &cmd->m.group_create.members[i]);
 		break;
 	default:
+		p = eng__rel_fields_write(p, cmd);
 		break;
 	}
 	return p;
@@ -846,7 +867,8 @@ static int rd_fields(struct rd *r, struct eng_cmd *cmd)
 		break;
 	}
 	default:
-		return IM_ECORRUPT;
+		/* The relation commands (rel_rec.c), or IM_ECORRUPT for an unknown type. */
+		return eng__rel_fields_read(r, cmd);
 	}
 	return rv;
 }
@@ -937,6 +959,7 @@ void eng_cmd_release(struct eng_cmd *cmd)
 		cmd->m.group_create.n_members = 0;
 		break;
 	default:
+		eng__rel_fields_forget(cmd);
 		break;
 	}
 }

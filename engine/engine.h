@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "eng_msg.h"
+#include "eng_rel.h"
 
 /*
  * The engine owns one LMDB environment in a directory.  Writes happen only by
@@ -92,6 +93,14 @@ enum eng_cmd_type {
 	ENG_CMD_MSG_HIDE = 13,	   /* hide seqs of a conversation for one user ("delete for me") */
 	ENG_CMD_CONV_CLEAR = 14,   /* a user's min seq of conversations becomes maxSeq+1 */
 	ENG_CMD_GROUP_CREATE = 15, /* a group with its members; + items (notifications) */
+	/* Relations (eng_rel.h, openim-protocol.md §8.1); each may carry items too. */
+	ENG_CMD_FRIEND_APPLY = 16,   /* create or reset the request (from, to) to pending */
+	ENG_CMD_FRIEND_RESPOND = 17, /* agree (both rows) or refuse a pending request */
+	ENG_CMD_FRIEND_DELETE = 18,  /* delete owner's row of friend (one direction) */
+	ENG_CMD_FRIEND_UPDATE = 19,  /* remark / ex / is_pinned of owner's rows of friends */
+	ENG_CMD_FRIEND_IMPORT = 20,  /* mutual rows of owner and each friend (admin) */
+	ENG_CMD_BLACK_ADD = 21,	     /* owner blocks a user */
+	ENG_CMD_BLACK_REMOVE = 22,   /* owner unblocks a user */
 };
 
 /* A user command (OpenIM's "user command": favourites, recent items, ...). */
@@ -200,6 +209,8 @@ struct eng_cmd {
 			struct eng_member *members; /* the owner included, role 100 */
 		} group_create;
 	} m;
+	/* The relation commands (eng_rel.h; only the member of `type` is used). */
+	union eng_rel_cmd r;
 	void *alloc; /* decode-time allocation, released by eng_cmd_release() */
 };
 
@@ -227,7 +238,8 @@ int eng_cmd_encode(const struct eng_cmd *cmd, struct im_buf *out);
  * every field's bounds; never reads outside [buf, buf+len).  Returns 0,
  * IM_ECORRUPT, IM_ECHECKSUM, IM_EVERSION or -ENOMEM.  On success call
  * eng_cmd_release(cmd) when done; views point into buf, and the arrays
- * (users, items, owners, seqs, conv_ids, members) live in cmd->alloc.
+ * (users, items, owners, seqs, conv_ids, members, friend_user_ids) live in
+ * cmd->alloc.
  */
 int eng_cmd_decode(const void *buf, size_t len, struct eng_cmd *cmd);
 
@@ -420,7 +432,10 @@ int eng_user_group_scan(struct eng_rtxn *r, struct im_str user_id, eng_id_cb cb,
  * 1..max_seq of conv_seqs, each ending with its seq field; every dedup record
  * and revoke record points to an existing message; every conversation row
  * belongs to a registered user; members and user_groups agree both ways and
- * each group's member_count is its number of members.  It reads the committed state (an open batch
+ * each group's member_count is its number of members; friend, blacklist
+ * and request rows name registered users, friend_reqs_to and friend_reqs
+ * agree both ways, and every version-log entry has a document whose version
+ * is at least the entry's.  It reads the committed state (an open batch
  * is not seen). Writes one line per problem to `report` (may be NULL).  Returns the number of
  * problems (0 = consistent) or a negative error.
  */

@@ -31,7 +31,13 @@
 	X(ENG__T_REVOKES, "revokes", 1)                                                            \
 	X(ENG__T_GROUPS, "groups", 1)                                                              \
 	X(ENG__T_MEMBERS, "members", 1)                                                            \
-	X(ENG__T_USER_GROUPS, "user_groups", 1)
+	X(ENG__T_USER_GROUPS, "user_groups", 1)                                                    \
+	X(ENG__T_VLOGS, "vlogs", 1)                                                                \
+	X(ENG__T_VLOG_ENTRIES, "vlog_entries", 1)                                                  \
+	X(ENG__T_FRIENDS, "friends", 1)                                                            \
+	X(ENG__T_FRIEND_REQS, "friend_reqs", 1)                                                    \
+	X(ENG__T_FRIEND_REQS_TO, "friend_reqs_to", 1)                                              \
+	X(ENG__T_BLACKS, "blacks", 1)
 
 enum eng__table {
 #define ENG__TABLE_ENUM(id, name, late) id,
@@ -60,6 +66,11 @@ enum eng__table {
 #define ENG__REC_REVOKE_V1 1
 #define ENG__REC_GROUP_V1  1
 #define ENG__REC_MEMBER_V1 1
+#define ENG__REC_VLOG_V1   1
+#define ENG__REC_VENTRY_V1 1
+#define ENG__REC_FRIEND_V1 1
+#define ENG__REC_FREQ_V1   1
+#define ENG__REC_BLACK_V1  1
 
 /* A token value: format u8 | status u8 | expire_at i64 BE | issued_ms i64 BE. */
 #define ENG__TOKEN_VAL_LEN 18
@@ -142,6 +153,28 @@ int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 		       struct eng_result *res);
 int eng__apply_items(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		     struct eng_result *res);
+
+/*
+ * apply_rel.c: the relation command handlers (same contract).  `index` is
+ * the command's log index, from which new version-log documents derive their
+ * versionID.
+ */
+int eng__apply_rel_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+		       struct eng_result *res);
+
+/*
+ * Writes the entry {state, version, now_ms} of elem in the version log (kind,
+ * doc) (openim-protocol.md §7.1), replacing the element's previous entry.  The
+ * document is created at its first write (version 1, versionID derived from
+ * (kind, doc, index)); otherwise its version rises by 1 at the first write of
+ * a command (index) and stays for the command's further writes, so a command
+ * bumps each document it touches once.  Any command handler may call it.
+ * doc must be a valid id and elem at most ENG_CONV_ID_MAX bytes without NUL
+ * (it may be empty: the group-member log's "group info" element).  Returns 0,
+ * ENG__REJECT (res filled: a stored document that does not decode) or < 0.
+ */
+int eng__vlog_write(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms, int kind,
+		    struct im_str doc, struct im_str elem, int state, struct eng_result *res);
 
 /* events.c: the event list of struct eng. */
 int eng__event_add(struct eng *e, uint64_t index, const struct eng_msg_item *it, uint64_t seq,
@@ -301,8 +334,76 @@ int eng__member_rec_decode(const void *val, size_t len, struct eng_member *out);
 /* read_seqs and user_groups values: a bare i64 BE (hasReadSeq, join_time). */
 #define ENG__I64_VAL_LEN 8
 
-/* The wire form of a message item (codec.c), shared with the event list. */
+/* ---------------------------------------------------------- relations (rel_rec.c) */
+
+/*
+ * vlogs:        kind u8 | doc_id -> format u8 | version_id[12] | version u64 |
+ *               deleted u64 | bumped_at u64 (the log index of the last bump)
+ * vlog_entries: kind u8 | doc_id | 0x00 | elem_id -> format u8 | state u8 |
+ *               version u64 | last_update i64
+ * friends, friend_reqs, blacks: id | 0x00 | id (eng__key_join) -> records
+ * below; friend_reqs_to: to | 0x00 | from -> "" (an index of friend_reqs).
+ */
+#define ENG__VLOG_KEY_MAX   (1 + ENG_ID_MAX)
+#define ENG__VENTRY_KEY_MAX (1 + ENG_ID_MAX + 1 + ENG_CONV_ID_MAX)
+#define ENG__VLOG_LEN	    (1 + ENG_VLOG_ID_LEN + 3 * 8)
+#define ENG__VENTRY_LEN	    (1 + 1 + 2 * 8)
+
+struct eng__vlog {
+	uint8_t version_id[ENG_VLOG_ID_LEN];
+	uint64_t version;
+	uint64_t deleted;
+	uint64_t bumped_at;
+};
+struct eng__ventry {
+	int state; /* ENG_VLOG_INSERT, _DELETE, _UPDATE */
+	uint64_t version;
+	int64_t last_update;
+};
+
+/* True for a known enum eng_vlog_kind. */
+bool eng__vlog_kind_valid(int kind);
+/* The versionID of a document created by the command at `index`: a hash, never all zero. */
+void eng__vlog_id(uint8_t out[ENG_VLOG_ID_LEN], int kind, struct im_str doc, uint64_t index);
+size_t eng__vlog_key(unsigned char *buf, int kind, struct im_str doc);
+/* kind | doc | 0x00 | elem; with an empty elem also the prefix of every entry of the doc. */
+size_t eng__ventry_key(unsigned char *buf, int kind, struct im_str doc, struct im_str elem);
+/* Splits a vlogs key / vlog_entries key (views).  0 or IM_ECORRUPT. */
+int eng__vlog_key_parse(const void *key, size_t len, int *kind, struct im_str *doc);
+int eng__ventry_key_parse(const void *key, size_t len, int *kind, struct im_str *doc,
+			  struct im_str *elem);
+void eng__vlog_encode(unsigned char p[ENG__VLOG_LEN], const struct eng__vlog *v);
+int eng__vlog_decode(const void *val, size_t len, struct eng__vlog *out);
+void eng__ventry_encode(unsigned char p[ENG__VENTRY_LEN], const struct eng__ventry *v);
+int eng__ventry_decode(const void *val, size_t len, struct eng__ventry *out);
+
+/* Records; the key parts (the two ids) are not repeated.  Decoders: 0, IM_ECORRUPT, IM_EVERSION. */
+size_t eng__friend_rec_size(const struct eng_friend *f);
+void eng__friend_rec_encode(unsigned char *p, const struct eng_friend *f);
+int eng__friend_rec_decode(const void *val, size_t len, struct eng_friend *out);
+size_t eng__freq_rec_size(const struct eng_friend_req *q);
+void eng__freq_rec_encode(unsigned char *p, const struct eng_friend_req *q);
+int eng__freq_rec_decode(const void *val, size_t len, struct eng_friend_req *out);
+size_t eng__black_rec_size(const struct eng_black *b);
+void eng__black_rec_encode(unsigned char *p, const struct eng_black *b);
+int eng__black_rec_decode(const void *val, size_t len, struct eng_black *out);
+
+/*
+ * The wire form of the relation commands' own fields (rel_rec.c), called by
+ * the command codec for types ENG_CMD_FRIEND_APPLY..ENG_CMD_BLACK_REMOVE:
+ * size after validation (0 or IM_EINVAL), write, read (0, IM_ECORRUPT or
+ * -ENOMEM), and forgetting the decoded arrays on release.
+ */
 struct rd;
+bool eng__rel_cmd_type(int type);
+int eng__rel_fields_size(const struct eng_cmd *cmd, uint64_t *out);
+unsigned char *eng__rel_fields_write(unsigned char *p, const struct eng_cmd *cmd);
+int eng__rel_fields_read(struct rd *r, struct eng_cmd *cmd);
+void eng__rel_fields_forget(struct eng_cmd *cmd);
+/* n zeroed elements of size bytes in cmd->alloc (codec.c), or NULL. */
+void *eng__cmd_alloc(struct eng_cmd *cmd, size_t n, size_t size);
+
+/* The wire form of a message item (codec.c), shared with the event list. */
 uint64_t eng__item_wire_size(const struct eng_msg_item *it);
 unsigned char *eng__item_write(unsigned char *p, const struct eng_msg_item *it);
 void eng__item_read(struct rd *r, struct eng_msg_item *it);

@@ -1,0 +1,332 @@
+/* read_rel.c - the readers of version logs, friends, friend requests and blacklists. */
+#include <errno.h>
+#include <inttypes.h>
+
+#include "engine_int.h"
+
+/*
+ * Like read_msg.c: every reader works on the engine's read snapshot, views
+ * point into the map until eng_read_end(), and arguments that no stored key
+ * can have read as absent, as does a table that a read-only open found
+ * missing.
+ */
+
+static const struct im_str empty = {NULL, 0};
+
+/* Opens a cursor on t, or *c = NULL for an absent table. */
+static int rcursor(struct eng_rtxn *r, enum eng__table t, MDB_cursor **c, const char *what)
+{
+	*c = NULL;
+	if (r->e->absent[t])
+		return 0;
+	int rc = mdb_cursor_open(r->txn, r->e->dbi[t], c);
+	return rc ? eng__from_mdb(r->e, rc, what) : 0;
+}
+
+/*
+ * Looks key up with a cursor (so views into the key stay valid like the
+ * value's): 0 with key/val, IM_ENOTFOUND, or an error.
+ */
+static int rlookup(struct eng_rtxn *r, enum eng__table t, MDB_val *key, MDB_val *val,
+		   const char *what)
+{
+	MDB_cursor *c;
+	int rv = rcursor(r, t, &c, what);
+	if (rv != 0)
+		return rv;
+	if (c == NULL)
+		return IM_ENOTFOUND;
+	int rc = mdb_cursor_get(c, key, val, MDB_SET_KEY);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		return IM_ENOTFOUND;
+	return rc ? eng__from_mdb(r->e, rc, what) : 0;
+}
+
+/* ---------------------------------------------------------------- version logs */
+
+int eng_vlog_get(struct eng_rtxn *r, int kind, struct im_str doc_id,
+		 uint8_t version_id[ENG_VLOG_ID_LEN], uint64_t *version)
+{
+	if (!eng__vlog_kind_valid(kind) || !eng__id_valid(doc_id))
+		return IM_ENOTFOUND;
+	unsigned char k[ENG__VLOG_KEY_MAX];
+	MDB_val key = {eng__vlog_key(k, kind, doc_id), k}, val;
+	int rv = rlookup(r, ENG__T_VLOGS, &key, &val, "vlog_get: mdb_get");
+	if (rv != 0)
+		return rv;
+	struct eng__vlog d;
+	if (eng__vlog_decode(val.mv_data, val.mv_size, &d) != 0)
+		return eng__errf(r->e, IM_ECORRUPT, "vlog_get %d %.*s: record does not decode",
+				 kind, ENG__ID_ARG(doc_id));
+	if (version_id != NULL)
+		memcpy(version_id, d.version_id, ENG_VLOG_ID_LEN);
+	if (version != NULL)
+		*version = d.version;
+	return 0;
+}
+
+/*
+ * One pass over the entries of a document: counts those above `since` when
+ * cb is NULL, else calls cb for them.  Entries are in element order, not in
+ * version order, so each pass reads every entry of the document.
+ */
+static int vlog_pass(struct eng_rtxn *r, MDB_cursor *c, const unsigned char *pfx, size_t pn,
+		     uint64_t since, uint64_t *count, eng_vlog_cb cb, void *arg)
+{
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	*count = 0;
+	for (;;) {
+		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
+		if (st != 0)
+			return st < 0 ? st : 0;
+		op = MDB_NEXT;
+		struct eng__ventry en;
+		if (eng__ventry_decode(val.mv_data, val.mv_size, &en) != 0 ||
+		    key.mv_size - pn > ENG_CONV_ID_MAX)
+			return eng__errf(r->e, IM_ECORRUPT, "vlog_since: entry does not decode");
+		if (en.version <= since)
+			continue;
+		(*count)++;
+		if (cb == NULL)
+			continue;
+		struct im_str elem = {(const char *)key.mv_data + pn, (uint32_t)(key.mv_size - pn)};
+		int rv = cb(elem, en.state, en.version, arg);
+		if (rv != 0)
+			return rv;
+	}
+}
+
+int eng_vlog_since(struct eng_rtxn *r, int kind, struct im_str doc_id, uint64_t since,
+		   uint64_t limit, eng_vlog_cb cb, void *arg)
+{
+	if (!eng__vlog_kind_valid(kind) || !eng__id_valid(doc_id))
+		return 0;
+	MDB_cursor *c;
+	int rv = rcursor(r, ENG__T_VLOG_ENTRIES, &c, "vlog_since: mdb_cursor_open");
+	if (rv != 0 || c == NULL)
+		return rv;
+	unsigned char pfx[ENG__VENTRY_KEY_MAX];
+	size_t pn = eng__ventry_key(pfx, kind, doc_id, empty);
+	uint64_t n;
+	/* Count first, so a caller never sees part of an answer that is too big. */
+	rv = vlog_pass(r, c, pfx, pn, since, &n, NULL, NULL);
+	if (rv == 0 && n > limit)
+		rv = IM_ETOOBIG;
+	if (rv == 0)
+		rv = vlog_pass(r, c, pfx, pn, since, &n, cb, arg);
+	mdb_cursor_close(c);
+	return rv;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+/* What a pair table's value decodes into: a friend, a request or a blacklist row. */
+typedef int (*pair_decode_fn)(struct im_str a, struct im_str b, const MDB_val *val, void *out);
+
+static int friend_from(struct im_str a, struct im_str b, const MDB_val *val, void *out)
+{
+	struct eng_friend *f = out;
+	f->owner_user_id = a;
+	f->friend_user_id = b;
+	return eng__friend_rec_decode(val->mv_data, val->mv_size, f);
+}
+
+static int freq_from(struct im_str a, struct im_str b, const MDB_val *val, void *out)
+{
+	struct eng_friend_req *q = out;
+	q->from_user_id = a;
+	q->to_user_id = b;
+	return eng__freq_rec_decode(val->mv_data, val->mv_size, q);
+}
+
+static int black_from(struct im_str a, struct im_str b, const MDB_val *val, void *out)
+{
+	struct eng_black *x = out;
+	x->owner_user_id = a;
+	x->block_user_id = b;
+	return eng__black_rec_decode(val->mv_data, val->mv_size, x);
+}
+
+/* The row (a, b) of a pair table: 0, IM_ENOTFOUND, IM_ECORRUPT or an error. */
+static int pair_get(struct eng_rtxn *r, enum eng__table t, struct im_str a, struct im_str b,
+		    pair_decode_fn fn, void *out, const char *what)
+{
+	if (!eng__id_valid(a) || !eng__id_valid(b))
+		return IM_ENOTFOUND;
+	unsigned char k[ENG__PAIR_KEY_MAX];
+	MDB_val key = {eng__key_join(k, a, b), k}, val;
+	int rv = rlookup(r, t, &key, &val, what);
+	if (rv != 0)
+		return rv;
+	struct im_str ka, kb;
+	if (eng__key_split(key.mv_data, key.mv_size, &ka, &kb) != 0 || fn(ka, kb, &val, out) != 0)
+		return eng__errf(r->e, IM_ECORRUPT, "%s %.*s: record does not decode", what,
+				 ENG__ID_ARG(b));
+	return 0;
+}
+
+/*
+ * Walks the rows of a under a pair table, skipping `offset` and stopping
+ * after `limit` (0: none) rows handed to cb; counts them all into *total when
+ * cb never stops the walk.
+ */
+static int pair_scan(struct eng_rtxn *r, enum eng__table t, struct im_str a, uint64_t offset,
+		     uint64_t limit, pair_decode_fn fn, void *row, int (*cb)(const void *, void *),
+		     void *arg, uint64_t *total, const char *what)
+{
+	if (total != NULL)
+		*total = 0;
+	if (!eng__id_valid(a))
+		return 0;
+	MDB_cursor *c;
+	int rv = rcursor(r, t, &c, what);
+	if (rv != 0 || c == NULL)
+		return rv;
+	unsigned char pfx[ENG_ID_MAX + 1];
+	size_t pn = eng__key_join(pfx, a, empty);
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	uint64_t seen = 0;
+	for (;;) {
+		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
+		if (st != 0) {
+			rv = st < 0 ? st : 0;
+			break;
+		}
+		op = MDB_NEXT;
+		uint64_t i = seen++;
+		if (i < offset || (limit != 0 && i - offset >= limit))
+			continue; /* only counted */
+		struct im_str ka, kb;
+		if (eng__key_split(key.mv_data, key.mv_size, &ka, &kb) != 0 ||
+		    fn(ka, kb, &val, row) != 0) {
+			rv = eng__errf(r->e, IM_ECORRUPT, "%s: record does not decode", what);
+			break;
+		}
+		rv = cb(row, arg);
+		if (rv != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rv == 0 && total != NULL)
+		*total = seen;
+	return rv;
+}
+
+int eng_friend_get(struct eng_rtxn *r, struct im_str owner, struct im_str friend_id,
+		   struct eng_friend *out)
+{
+	return pair_get(r, ENG__T_FRIENDS, owner, friend_id, friend_from, out, "friend_get");
+}
+
+/* The callback adapters: pair_scan hands out rows as const void *. */
+struct scan_fr {
+	eng_friend_cb cb;
+	void *arg;
+};
+static int call_fr(const void *row, void *arg)
+{
+	struct scan_fr *s = arg;
+	return s->cb(row, s->arg);
+}
+
+int eng_friend_scan(struct eng_rtxn *r, struct im_str owner, uint64_t offset, uint64_t limit,
+		    eng_friend_cb cb, void *arg, uint64_t *total)
+{
+	struct eng_friend f;
+	struct scan_fr s = {cb, arg};
+	return pair_scan(r, ENG__T_FRIENDS, owner, offset, limit, friend_from, &f, call_fr, &s,
+			 total, "friend_scan");
+}
+
+int eng_friend_req_get(struct eng_rtxn *r, struct im_str from, struct im_str to,
+		       struct eng_friend_req *out)
+{
+	return pair_get(r, ENG__T_FRIEND_REQS, from, to, freq_from, out, "friend_req_get");
+}
+
+struct scan_rq {
+	eng_friend_req_cb cb;
+	void *arg;
+};
+static int call_rq(const void *row, void *arg)
+{
+	struct scan_rq *s = arg;
+	return s->cb(row, s->arg);
+}
+
+int eng_friend_req_scan_from(struct eng_rtxn *r, struct im_str from, eng_friend_req_cb cb,
+			     void *arg)
+{
+	struct eng_friend_req q;
+	struct scan_rq s = {cb, arg};
+	return pair_scan(r, ENG__T_FRIEND_REQS, from, 0, 0, freq_from, &q, call_rq, &s, NULL,
+			 "friend_req_scan_from");
+}
+
+/* Each friend_reqs_to entry (to, from) names the request (from, to): a point lookup. */
+int eng_friend_req_scan_to(struct eng_rtxn *r, struct im_str to, eng_friend_req_cb cb, void *arg)
+{
+	if (!eng__id_valid(to))
+		return 0;
+	MDB_cursor *c;
+	int rv = rcursor(r, ENG__T_FRIEND_REQS_TO, &c, "friend_req_scan_to: mdb_cursor_open");
+	if (rv != 0 || c == NULL)
+		return rv;
+	unsigned char pfx[ENG_ID_MAX + 1];
+	size_t pn = eng__key_join(pfx, to, empty);
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	for (;;) {
+		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
+		if (st != 0) {
+			rv = st < 0 ? st : 0;
+			break;
+		}
+		op = MDB_NEXT;
+		struct im_str kto, kfrom;
+		struct eng_friend_req q;
+		if (eng__key_split(key.mv_data, key.mv_size, &kto, &kfrom) != 0) {
+			rv =
+			    eng__errf(r->e, IM_ECORRUPT, "friend_req_scan_to: key does not decode");
+			break;
+		}
+		rv = eng_friend_req_get(r, kfrom, kto, &q);
+		if (rv == IM_ENOTFOUND)
+			rv = eng__errf(r->e, IM_ECORRUPT,
+				       "friend_req_scan_to: index entry without its request");
+		if (rv == 0)
+			rv = cb(&q, arg);
+		if (rv != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rv;
+}
+
+int eng_black_get(struct eng_rtxn *r, struct im_str owner, struct im_str black,
+		  struct eng_black *out)
+{
+	return pair_get(r, ENG__T_BLACKS, owner, black, black_from, out, "black_get");
+}
+
+struct scan_bl {
+	eng_black_cb cb;
+	void *arg;
+};
+static int call_bl(const void *row, void *arg)
+{
+	struct scan_bl *s = arg;
+	return s->cb(row, s->arg);
+}
+
+int eng_black_scan(struct eng_rtxn *r, struct im_str owner, uint64_t offset, uint64_t limit,
+		   eng_black_cb cb, void *arg, uint64_t *total)
+{
+	struct eng_black b;
+	struct scan_bl s = {cb, arg};
+	return pair_scan(r, ENG__T_BLACKS, owner, offset, limit, black_from, &b, call_bl, &s, total,
+			 "black_scan");
+}
