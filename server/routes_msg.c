@@ -151,6 +151,215 @@ static void send_msg(struct api_req *r)
 	free(body);
 }
 
+/* ---------------------------------------------------------------- business notification */
+
+struct business_state {
+	struct msg_notif_bufs nb;
+};
+
+static void business_done(struct api_req *r, int status, const struct eng_result *res)
+{
+	struct business_state *st = r->state;
+	im_buf_free(&st->nb.data);
+	if (res->code != 0) {
+		api_fail_im(r, res->code, res->detail);
+		return;
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "serverMsgID", json_string(st->nb.smid));
+	json_object_set_new(d, "clientMsgID", json_string(st->nb.cmid));
+	json_object_set_new(d, "sendTime",
+			    json_integer(res->n_msgs ? res->msgs[0].send_time : r->s->now_ms()));
+	json_object_set_new(d, "modify", json_null());
+	api_reply(r, d);
+}
+
+/*
+ * /msg/send_business_notification (admin, §3.6): contentType 2001 from
+ * sendUserID to recvUserID in their n_ stream, content {"detail": {key, data}}.
+ */
+static void send_business_notification(struct api_req *r)
+{
+	if (!api_require_admin(r))
+		return;
+	struct im_str key, data, send, recv;
+	if (!api_str(r, r->body, "key", &key) || !api_str(r, r->body, "data", &data) ||
+	    !api_str(r, r->body, "sendUserID", &send) || !api_str(r, r->body, "recvUserID", &recv))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	struct eng_user u;
+	if (send.n == 0 || eng_user_get(rt, send, &u) != 0 || recv.n == 0 ||
+	    eng_user_get(rt, recv, &u) != 0) {
+		api_fail(r, OI_USER_NOT_FOUND, "sendUserID or recvUserID not found");
+		return;
+	}
+	struct business_state *st = im_calloc(1, sizeof(*st));
+	if (st == NULL) {
+		api_fail_im(r, -ENOMEM, "alloc");
+		return;
+	}
+	r->state = st;
+	json_t *tips = json_object();
+	json_object_set_new(tips, "key", json_str(key));
+	json_object_set_new(tips, "data", json_str(data));
+	struct eng_msg_item item;
+	int rv = msg_notification(r->s, MSG_NOTIF_STREAM, 2001, 1, send, recv, IM_STR_LIT(""), tips,
+				  r->op_id, &st->nb, &item);
+	if (rv != 0) {
+		api_fail_im(r, rv, "business notification");
+		return;
+	}
+	struct eng_cmd cmd = {
+	    .type = ENG_CMD_MSG_SEND, .now_ms = r->s->now_ms(), .n_items = 1, .items = &item};
+	api_propose(r, &cmd, business_done);
+}
+
+/* ---------------------------------------------------------------- pull_msg_by_seq (JSON) */
+
+/* The Go JSON of sdkws.MsgData (encoding/json over the generated struct, §2.2). */
+static json_t *msgdata_json(const Openim__Sdkws__MsgData *m)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "sendID", json_string(m->sendid));
+	json_object_set_new(o, "recvID", json_string(m->recvid));
+	json_object_set_new(o, "groupID", json_string(m->groupid));
+	json_object_set_new(o, "clientMsgID", json_string(m->clientmsgid));
+	json_object_set_new(o, "serverMsgID", json_string(m->servermsgid));
+	json_object_set_new(o, "senderPlatformID", json_integer(m->senderplatformid));
+	json_object_set_new(o, "senderNickname", json_string(m->sendernickname));
+	json_object_set_new(o, "senderFaceURL", json_string(m->senderfaceurl));
+	json_object_set_new(o, "sessionType", json_integer(m->sessiontype));
+	json_object_set_new(o, "msgFrom", json_integer(m->msgfrom));
+	json_object_set_new(o, "contentType", json_integer(m->contenttype));
+	struct im_buf b64 = {0};
+	if (m->content.len)
+		pb_base64_std_encode(m->content.data, m->content.len, &b64);
+	json_object_set_new(
+	    o, "content", m->content.len ? json_stringn(b64.p ? b64.p : "", b64.len) : json_null());
+	im_buf_free(&b64);
+	json_object_set_new(o, "seq", json_integer(m->seq));
+	json_object_set_new(o, "sendTime", json_integer(m->sendtime));
+	json_object_set_new(o, "createTime", json_integer(m->createtime));
+	json_object_set_new(o, "status", json_integer(m->status));
+	json_object_set_new(o, "isRead", json_boolean(m->isread));
+	json_t *opts = json_object();
+	for (size_t i = 0; i < m->n_options; i++)
+		json_object_set_new(opts, m->options[i]->key, json_boolean(m->options[i]->value));
+	json_object_set_new(o, "options", m->n_options ? opts : (json_decref(opts), json_null()));
+	if (m->offlinepushinfo) {
+		const Openim__Sdkws__OfflinePushInfo *p = m->offlinepushinfo;
+		json_t *op = json_object();
+		json_object_set_new(op, "title", json_string(p->title));
+		json_object_set_new(op, "desc", json_string(p->desc));
+		json_object_set_new(op, "ex", json_string(p->ex));
+		json_object_set_new(op, "iOSPushSound", json_string(p->iospushsound));
+		json_object_set_new(op, "iOSBadgeCount", json_boolean(p->iosbadgecount));
+		json_object_set_new(op, "signalInfo", json_string(p->signalinfo));
+		json_object_set_new(o, "offlinePushInfo", op);
+	} else {
+		json_object_set_new(o, "offlinePushInfo", json_null());
+	}
+	json_t *at = json_array();
+	for (size_t i = 0; i < m->n_atuseridlist; i++)
+		json_array_append_new(at, json_string(m->atuseridlist[i]));
+	json_object_set_new(o, "atUserIDList", api_null_if_empty(at));
+	json_object_set_new(o, "attachedInfo", json_string(m->attachedinfo));
+	json_object_set_new(o, "ex", json_string(m->ex));
+	return o;
+}
+
+/* The view of (conv, seq) for user as Go JSON (placeholders included). */
+static json_t *view_json(struct eng_rtxn *rt, struct im_str user, struct im_str conv, int64_t seq)
+{
+	struct im_buf b = {0};
+	struct pb_w w;
+	pb_w_init(&w, &b);
+	msg_add_view(&w, 1, rt, user, conv, seq);
+	size_t hdr = 1;
+	while (hdr < b.len && ((unsigned char)b.p[hdr] & 0x80))
+		hdr++;
+	hdr++;
+	Openim__Sdkws__MsgData *m = NULL;
+	json_t *o = NULL;
+	if (pb_w_done(&w) == 0 && hdr <= b.len &&
+	    pb_msgdata_unpack((const uint8_t *)b.p + hdr, b.len - hdr, &m) == 0) {
+		o = msgdata_json(m);
+		pb_msgdata_free(m);
+	}
+	im_buf_free(&b);
+	return o;
+}
+
+/* /msg/pull_msg_by_seq: the REST twin of WS 1002, in JSON (content base64, §3.6). */
+static void pull_msg_by_seq(struct api_req *r)
+{
+	struct im_str user;
+	int32_t order = 0;
+	json_t *ranges = NULL;
+	struct json_err e;
+	if (!api_str(r, r->body, "userID", &user) || !api_i32(r, r->body, "order", &order, NULL))
+		return;
+	if (!api_require_self_or_admin(r, user))
+		return;
+	if (json_get_array(r->body, "seqRanges", &ranges, &e) != 0) {
+		api_fail(r, OI_ARGS, "%s", e.msg);
+		return;
+	}
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	json_t *maps[2] = {json_object(), json_object()};
+	bool desc = order == 1;
+	for (size_t i = 0; ranges && i < json_array_size(ranges); i++) {
+		json_t *rg = json_array_get(ranges, i);
+		struct im_str conv;
+		int64_t begin = 0, end = 0, num = 0;
+		if (!json_is_object(rg) || !api_str(r, rg, "conversationID", &conv) ||
+		    !api_i64(r, rg, "begin", &begin, NULL) || !api_i64(r, rg, "end", &end, NULL) ||
+		    !api_i64(r, rg, "num", &num, NULL)) {
+			if (!json_is_object(rg))
+				api_fail(r, OI_ARGS, "seqRanges items must be objects");
+			json_decref(maps[0]);
+			json_decref(maps[1]);
+			return;
+		}
+		struct msg_window win;
+		msg_window(rt, user, conv, &win);
+		bool notif = conv.n > 2 && memcmp(conv.p, "n_", 2) == 0;
+		if (!win.has_row && !notif)
+			continue; /* the user has no such conversation (§6.7) */
+		int64_t lo = IM_MAX(begin, win.lo), hi = IM_MIN(end, win.hi);
+		num = num > 0 ? IM_MIN(num, 1000) : 1000;
+		if (hi < lo)
+			continue;
+		if (hi - lo + 1 > num)
+			lo = hi - num + 1;
+		bool is_end = desc ? begin <= win.lo : win.hi <= end;
+		json_t *list = json_array();
+		for (int64_t seq = lo; seq <= hi; seq++) {
+			json_t *m = view_json(rt, user, conv, seq);
+			if (m)
+				json_array_append_new(list, m);
+		}
+		json_t *pm = json_object();
+		json_object_set_new(pm, "Msgs", api_null_if_empty(list));
+		json_object_set_new(pm, "isEnd", json_boolean(is_end));
+		json_object_set_new(pm, "endSeq",
+				    json_integer(is_end ? (desc ? win.lo : win.hi) : 0));
+		char key[ENG_CONV_ID_MAX + 1];
+		snprintf(key, sizeof(key), "%.*s", (int)conv.n, conv.p);
+		json_object_set_new(maps[notif], key, pm);
+	}
+	json_t *d = json_object();
+	for (int k = 0; k < 2; k++)
+		json_object_set_new(
+		    d, k ? "notificationMsgs" : "msgs",
+		    json_object_size(maps[k]) ? maps[k] : (json_decref(maps[k]), json_null()));
+	api_reply(r, d);
+}
+
 static void get_server_time(struct api_req *r)
 {
 	json_t *d = json_object();
@@ -1129,6 +1338,8 @@ static void get_sorted_conversation_list(struct api_req *r)
 const struct api_route api_routes_msg[] = {
     {"/msg/send_msg", send_msg, 0},
     {"/msg/get_server_time", get_server_time, 0},
+    {"/msg/pull_msg_by_seq", pull_msg_by_seq, 0},
+    {"/msg/send_business_notification", send_business_notification, 0},
     {"/msg/batch_send_msg", batch_send_msg, 0},
     {"/msg/check_msg_is_send_success", check_msg_is_send_success, 0},
     {"/msg/mark_conversation_as_read", mark_conversation_as_read, 0},

@@ -133,6 +133,45 @@ class MsgRestTest(ServerTest):
         env = self.srv.post("/msg/get_server_time", {}, token=self.ta)
         self.assertAlmostEqual(env["data"]["serverTime"], time.time() * 1000, delta=60000)
 
+    def test_pull_msg_by_seq_json_and_business_notification(self):
+        assert self.srv.register(self.admin, ["pa", "pb"])["errCode"] == 0
+        tb = self.srv.user_token(self.admin, "pb")
+        for i in range(5):
+            self.send("pa", "pb", "p%d" % i)
+        env = self.srv.post("/msg/pull_msg_by_seq", {"userID": "pb", "order": 0, "seqRanges": [
+            {"conversationID": "si_pa_pb", "begin": 1, "end": 10, "num": 3},
+            {"conversationID": "si_zz_pb", "begin": 1, "end": 10, "num": 3}]}, token=tb)
+        self.assertCode(env, 0)
+        d = env["data"]
+        self.assertIsNone(d["notificationMsgs"])
+        pm = d["msgs"]["si_pa_pb"]
+        self.assertEqual(list(pm.keys()), ["Msgs", "isEnd", "endSeq"])
+        self.assertEqual([m["seq"] for m in pm["Msgs"]], [3, 4, 5])  # the last num of the range
+        self.assertEqual((pm["isEnd"], pm["endSeq"]), (True, 5))
+        m = pm["Msgs"][0]
+        self.assertEqual(list(m.keys())[:5], ["sendID", "recvID", "groupID", "clientMsgID", "serverMsgID"])
+        import base64
+        self.assertEqual(base64.b64decode(m["content"]), b'{"content":"p2"}')
+        self.assertEqual((m["msgFrom"], m["contentType"], m["status"]), (200, 101, 2))
+        self.assertNotIn("si_zz_pb", d["msgs"])  # no row: skipped
+        self.assertCode(self.srv.post("/msg/pull_msg_by_seq", {"userID": "pa", "seqRanges": []}, token=tb), 1002)
+        # A business notification lands in the pair's n_ stream with contentType 2001.
+        env = self.srv.post("/msg/send_business_notification",
+                            {"key": "k1", "data": "{\"x\":1}", "sendUserID": "pa", "recvUserID": "pb"},
+                            token=self.admin)
+        self.assertCode(env, 0)
+        self.assertEqual(len(env["data"]["serverMsgID"]), 32)
+        env = self.srv.post("/msg/pull_msg_by_seq", {"userID": "pb", "seqRanges": [
+            {"conversationID": "n_pa_pb", "begin": 1, "end": 100, "num": 100}]}, token=tb)
+        msgs = env["data"]["notificationMsgs"]["n_pa_pb"]["Msgs"]
+        self.assertEqual(msgs[-1]["contentType"], 2001)
+        import json as _json
+        detail = _json.loads(_json.loads(base64.b64decode(msgs[-1]["content"]))["detail"])
+        self.assertEqual(detail, {"key": "k1", "data": "{\"x\":1}"})
+        self.assertCode(self.srv.post("/msg/send_business_notification",
+                                      {"key": "k", "data": "d", "sendUserID": "pa", "recvUserID": "ghost"},
+                                      token=self.admin), 1101)
+
 
 if __name__ == "__main__":
     harness.main()
