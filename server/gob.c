@@ -189,7 +189,7 @@ static bool rd_kind(struct dec *d, struct gtype *t)
 				ok = rd_field_type(d);
 			t->n_fields = d->n_fields - t->first;
 		} else if (t->kind == K_ARRAY && f == 2) {
-			int64_t len;
+			int64_t len = 0;
 			ok = rd_int(d, &len);
 			t->len = len < 0 ? 0 : (uint64_t)len;
 		} else if (t->kind == K_MAP && f == 1) {
