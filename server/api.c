@@ -50,10 +50,16 @@ const char *api_code_name(int code)
 		return "NotInGroupYetError";
 	case OI_DISMISSED:
 		return "DismissedAlreadyError";
+	case OI_CANNOT_ADD_YOURSELF:
+		return "CanNotAddYourselfError";
 	case OI_BLOCKED_BY_PEER:
 		return "BlockedByPeer";
 	case OI_NOT_PEERS_FRIEND:
 		return "NotPeersFriend";
+	case OI_RELATIONSHIP_ALREADY:
+		return "RelationshipAlreadyError";
+	case OI_FRIEND_REQUEST_HANDLED:
+		return "FriendRequestHandled";
 	case OI_MUTED_IN_GROUP:
 		return "MutedInGroup";
 	case OI_MUTED_GROUP:

@@ -58,6 +58,8 @@ static const struct cfg_entry table[] = {
       "Raft entries between snapshots"),
     I("raft_segment_kb", NULL, raft_segment_kb, "8192", 64, 1 << 20,
       "Raft open segment size (KiB)"),
+    I("friend_verify", "IMLOG_FRIEND_VERIFY", friend_verify, "0", 0, 1,
+      "1 = a 1:1 message needs the receiver in the sender's friend list (1303)"),
 };
 
 static int set_value(struct cfg *cfg, const struct cfg_entry *e, const char *v, const char *from,

@@ -119,7 +119,17 @@ static int verify(struct srv *s, struct eng_rtxn *rt, const Openim__Sdkws__MsgDa
 		}
 		if (admin || (m->contenttype >= 1000 && m->contenttype <= 5000))
 			return 0;
-		/* Blacklists and friendVerify come with the relations issue. */
+		/* The receiver blocks the sender: 1302; friendVerify: 1303 (§6.6 step 3, §8.1). */
+		struct eng_black b;
+		if (eng_black_get(rt, recv, send, &b) == 0) {
+			snprintf(detail, dn, "%s is in the blacklist of %s", m->sendid, m->recvid);
+			return OI_BLOCKED_BY_PEER;
+		}
+		struct eng_friend f;
+		if (s->cfg->friend_verify && eng_friend_get(rt, send, recv, &f) != 0) {
+			snprintf(detail, dn, "%s is not a friend of %s", m->recvid, m->sendid);
+			return OI_NOT_PEERS_FRIEND;
+		}
 		if (u.global_recv_msg_opt == 1)
 			return -1;
 		char cid[ENG_CONV_ID_MAX + 1];

@@ -162,6 +162,12 @@ class SdkJsTest(ServerTest):
         r = self.scenario("heartbeat", self.users("A", "B"))
         self.assertEqual(r["pongs"], 3)
 
+    # Friends (§8.1, §8.4): application, acceptance and blacklist events, and 1302 on a send.
+    def test_11_friend_application_accept_and_black(self):
+        r = self.scenario("friend", self.users("A", "B"))
+        self.assertEqual((r["application"], r["accepted"], r["refused"]), ("hello B", 1, 1302))
+        self.assertTrue(r["black"])
+
 
 if __name__ == "__main__":
     if not NODE or not NPM:

@@ -95,7 +95,9 @@ const EVENTS = [
   'OnUserTokenInvalid', 'OnSyncServerStart', 'OnSyncServerFinish', 'OnSyncServerFailed',
   'OnRecvNewMessages', 'OnRecvC2CReadReceipt', 'OnNewRecvMessageRevoked', 'OnConversationChanged',
   'OnNewConversation', 'OnTotalUnreadMessageCountChanged', 'OnJoinedGroupAdded', 'OnGroupMemberAdded',
-  'OnGroupInfoChanged', 'OnSelfInfoUpdated',
+  'OnGroupInfoChanged', 'OnSelfInfoUpdated', 'OnFriendApplicationAdded', 'OnFriendApplicationAccepted',
+  'OnFriendApplicationRejected', 'OnFriendAdded', 'OnFriendDeleted', 'OnFriendInfoChanged', 'OnBlackAdded',
+  'OnBlackDeleted',
 ];
 
 // One logged-in user: an SDK instance plus the ordered record of every event it emitted.
