@@ -12,8 +12,10 @@ def b64(d):
 
 def jwt(uid, pid):
     h = b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    # Keys sorted as the server writes them: a user token is only accepted if it is the one
+    # /auth/get_user_token issued (byte for byte).
     c = b64(json.dumps({"UserID": uid, "PlatformID": pid, "exp": NOW + 90 * 86400, "iat": NOW - 5},
-                       separators=(",", ":")).encode())
+                       separators=(",", ":"), sort_keys=True).encode())
     s = b64(hmac.new(SECRET, h + b"." + c, hashlib.sha256).digest())
     return (h + b"." + c + b"." + s).decode()
 
@@ -47,7 +49,7 @@ seeds = {
     "options": b"OPTIONS /user/get_users_info HTTP/1.1\r\nHost: x\r\n\r\n",
     "healthz": b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
     "chunked": (b"POST /user/get_users_info HTTP/1.1\r\nHost: x\r\noperationID: o\r\ntoken: " + ADMIN.encode()
-                + b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"use\r\n10\r\nrIDs\":[\"u1\"]}    \r\n0\r\n\r\n"),
+                + b"\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{\"use\r\n10\r\nrIDs\":[\"u1\"]}   \r\n0\r\n\r\n"),
     "bad_json": req("/user/user_register", b'{"users":[{"userID":'),
     "wrong_types": req("/user/user_register", {"users": [{"userID": 5}]}),
     "no_opid": b"POST /user/get_users_info HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
@@ -55,6 +57,41 @@ seeds = {
     "garbage": b"\x00\x01GET /\r\n\r\n",
     "http10": b"POST /user/get_users_info HTTP/1.0\r\nConnection: keep-alive\r\noperationID: o\r\ntoken: "
               + ADMIN.encode() + b"\r\nContent-Length: 15\r\n\r\n{\"userIDs\":[1]}",
+    # Messaging, conversations and groups (each input is self-contained: it registers its users).
+    "send_msg": req("/user/user_register", {"users": [{"userID": "ma", "nickname": "a"}, {"userID": "mb", "nickname": "b"}]})
+        + req("/msg/send_msg", {"sendID": "ma", "recvID": "mb", "content": {"content": "hi"}, "contentType": 101,
+                                "sessionType": 1, "senderNickname": "a", "ex": "e", "sendTime": 0}),
+    "msg_read_revoke_delete": req("/user/user_register", {"users": [{"userID": "ma"}, {"userID": "mb"}]})
+        + req("/msg/send_msg", {"sendID": "ma", "recvID": "mb", "content": {"content": "1"}, "contentType": 101,
+                                "sessionType": 1})
+        + req("/msg/send_msg", {"sendID": "ma", "recvID": "mb", "content": {"content": "2"}, "contentType": 101,
+                                "sessionType": 1})
+        + req("/msg/mark_conversation_as_read", {"userID": "mb", "conversationID": "si_ma_mb", "hasReadSeq": 1,
+                                                 "seqs": [1]})
+        + req("/msg/revoke_msg", {"userID": "ma", "conversationID": "si_ma_mb", "seq": 2})
+        + req("/msg/delete_msgs", {"userID": "mb", "conversationID": "si_ma_mb", "seqs": [1, 2]}),
+    "set_conversations": req("/conversation/set_conversations", {"userIDs": ["u1"], "conversation": {
+        "conversationID": "si_imAdmin_u1", "conversationType": 1, "userID": "imAdmin", "isPinned": True,
+        "recvMsgOpt": 2, "ex": "e", "attachedInfo": "a", "burnDuration": 30, "isPrivateChat": True}}),
+    "create_group": req("/user/user_register", {"users": [{"userID": "ga"}, {"userID": "gb"}]})
+        + req("/group/create_group", {"ownerUserID": "ga", "memberUserIDs": ["u1"], "adminUserIDs": ["gb"],
+                                      "groupInfo": {"groupID": "g1", "groupName": "g", "groupType": 2,
+                                                    "notification": "n", "ex": "x"}})
+        + req("/msg/send_msg", {"sendID": "ga", "groupID": "g1", "content": {"content": "hey"}, "contentType": 101,
+                                "sessionType": 3}),
+    "group_members_batch": req("/group/create_group", {"ownerUserID": "u1", "memberUserIDs": [],
+                                                       "groupInfo": {"groupID": "g2", "groupType": 2}})
+        + req("/group/get_incremental_group_members_batch", {"userID": "imAdmin", "reqList": [
+        {"groupID": "g2", "versionID": "", "version": 0}, {"groupID": "nope"}]}),
+    "jssdk_active_pb": req("/msg/send_msg", {"sendID": "imAdmin", "recvID": "u1", "content": {"content": "a"},
+                                              "contentType": 101, "sessionType": 1})
+        + req("/jssdk/get_active_conversations", b"\x0a\x07imAdmin\x10\x0a",
+                           extra="Content-Type: application/x-protobuf\r\n"),
+    "jssdk_convs_pb": req("/auth/get_user_token", {"platformID": 5, "userID": "u1"})
+        + req("/msg/send_msg", {"sendID": "imAdmin", "recvID": "u1", "content": {"content": "b"},
+                                "contentType": 101, "sessionType": 1})
+        + req("/jssdk/get_conversations", b"\x0a\x02u1\x12\x0dsi_imAdmin_u1",
+                          token=jwt("u1", 5), extra="Content-Type: application/x-protobuf\r\n"),
 }
 out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "..", "fuzz", "corpus", "fuzz_http")
 for name, data in seeds.items():
