@@ -52,11 +52,23 @@ static void discard(void *arg, const char *d, size_t n)
 	(void)n;
 }
 
+static char dir[] = "/tmp/imlog-fuzz-http-XXXXXX";
+
+/* The engine directory goes away with the process (replay runs exit normally). */
+static void cleanup(void)
+{
+	eng_close(eng);
+	char cmd[sizeof(dir) + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
 static void setup(void)
 {
-	char dir[] = "/tmp/imlog-fuzz-http-XXXXXX";
 	if (mkdtemp(dir) == NULL)
 		abort();
+	atexit(cleanup);
 	char err[256];
 	if (cfg_load(&cfg, 0, NULL, err, sizeof(err)) != 0)
 		abort();
