@@ -473,7 +473,9 @@ static int apply_own(struct eng *e, MDB_txn *txn, uint64_t index, const struct e
 	case ENG_CMD_MSG_HIDE:
 	case ENG_CMD_CONV_CLEAR:
 	case ENG_CMD_GROUP_CREATE:
-		return eng__apply_msg_cmd(e, txn, cmd, res);
+	case ENG_CMD_GROUP_MEMBERS_ADD:
+	case ENG_CMD_GROUP_MEMBERS_REMOVE:
+		return eng__apply_msg_cmd(e, txn, index, cmd, res);
 	case ENG_CMD_FRIEND_APPLY:
 	case ENG_CMD_FRIEND_RESPOND:
 	case ENG_CMD_FRIEND_DELETE:

@@ -313,7 +313,7 @@ static int item_member_check(struct eng *e, MDB_txn *txn, uint32_t i, const stru
 
 /* Stores one item: the next seq, the bytes with the seq field, seqs, dedup, read seq, rows. */
 static int item_store(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms, uint32_t i,
-		      const struct eng_msg_item *it, struct eng_result *res)
+		      const struct eng_msg_item *it, struct im_str extra, struct eng_result *res)
 {
 	struct eng__conv_seq cs;
 	int rv = conv_seq_get(e, txn, it->conv_id, &cs, res);
@@ -346,7 +346,7 @@ static int item_store(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_m
 	/* The event copies the stored bytes before scratch is reused. */
 	struct im_str stored = {(const char *)v + ENG__MSG_VAL_HDR,
 				(uint32_t)(vn - ENG__MSG_VAL_HDR)};
-	rv = eng__event_add(e, index, it, seq, stored);
+	rv = eng__event_add(e, index, it, seq, stored, extra);
 	if (rv != 0)
 		return rv;
 
@@ -386,8 +386,50 @@ static int item_store(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_m
 	return 0;
 }
 
+static int items_run(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+		     struct im_str all_extra, struct eng_result *res);
+
+/*
+ * The extra recipients (eng_event.extra) of the items of cmd: the users a
+ * GROUP_MEMBERS_REMOVE removed, joined by 0x00, into *buf (freed by the
+ * caller).  Empty for every other command.
+ */
+static int items_extra(struct eng *e, const struct eng_cmd *cmd, struct im_buf *buf,
+		       struct im_str *out)
+{
+	*out = empty;
+	if (cmd->type != ENG_CMD_GROUP_MEMBERS_REMOVE)
+		return 0;
+	for (uint32_t i = 0; i < cmd->m.group_members_remove.n_users; i++) {
+		struct im_str u = cmd->m.group_members_remove.user_ids[i];
+		if ((i > 0 && im_buf_add(buf, "", 1) != 0) || im_buf_add(buf, u.p, u.n) != 0)
+			return eng__errf(e, -ENOMEM, "event: out of memory");
+	}
+	*out = (struct im_str){buf->p, (uint32_t)buf->len};
+	return 0;
+}
+
+/* True if the item is a group item of the group cmd removes members from. */
+static bool item_gets_extra(const struct eng_cmd *cmd, const struct eng_msg_item *it)
+{
+	return cmd->type == ENG_CMD_GROUP_MEMBERS_REMOVE && it->session_type == 3 &&
+	       im_str_eq(it->group_id, cmd->m.group_members_remove.group_id);
+}
+
 int eng__apply_items(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		     struct eng_result *res)
+{
+	struct im_buf xb = {0};
+	struct im_str extra;
+	int rv = items_extra(e, cmd, &xb, &extra);
+	if (rv == 0)
+		rv = items_run(e, txn, index, cmd, extra, res);
+	im_buf_free(&xb);
+	return rv;
+}
+
+static int items_run(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+		     struct im_str all_extra, struct eng_result *res)
 {
 	res->n_msgs = cmd->n_items;
 	for (uint32_t i = 0; i < cmd->n_items; i++) {
@@ -401,11 +443,12 @@ int eng__apply_items(struct eng *e, MDB_txn *txn, uint64_t index, const struct e
 			rv = item_member_check(e, txn, i, it, res);
 		if (rv != 0)
 			return rv;
+		struct im_str extra = item_gets_extra(cmd, it) ? all_extra : empty;
 		if (it->flags & ENG_MSG_STORE) {
-			rv = item_store(e, txn, index, cmd->now_ms, i, it, res);
+			rv = item_store(e, txn, index, cmd->now_ms, i, it, extra, res);
 		} else {
 			/* Online only: pushed as it is, no seq. */
-			rv = eng__event_add(e, index, it, 0, it->data);
+			rv = eng__event_add(e, index, it, 0, it->data, extra);
 			result_set(&res->msgs[i], 0, false, it->server_msg_id, it->send_time);
 		}
 		if (rv != 0)
@@ -771,8 +814,26 @@ static int conv_clear(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 
 /* ---------------------------------------------------------------- groups */
 
+/* "sg_<group>" into buf (ENG_CONV_ID_MAX + 1 bytes). */
+static struct im_str group_conv(char *buf, struct im_str gid)
+{
+	int cn = snprintf(buf, ENG_CONV_ID_MAX + 1, "sg_%.*s", (int)gid.n, gid.p);
+	return (struct im_str){buf, (uint32_t)cn};
+}
+
+/* The membership logs of one member joining (INSERT) or leaving (DELETE) (§7.1). */
+static int member_logs(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+		       struct im_str gid, struct im_str uid, int state, struct eng_result *res)
+{
+	int rv = eng__vlog_write(e, txn, index, now_ms, ENG_VLOG_JOIN_GROUP, uid, gid, state, res);
+	if (rv == 0)
+		rv = eng__vlog_write(e, txn, index, now_ms, ENG_VLOG_GROUP_MEMBER, gid, uid, state,
+				     res);
+	return rv;
+}
+
 /* GROUP_CREATE: a new group, its members and the user_groups index (invariant 5). */
-static int group_create(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+static int group_create(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 			struct eng_result *res)
 {
 	struct eng_group g = cmd->m.group_create.group;
@@ -822,6 +883,9 @@ static int group_create(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 		int cn = snprintf(conv, sizeof(conv), "sg_%.*s", (int)g.group_id.n, g.group_id.p);
 		rv = conv_row_ensure(e, txn, m.user_id, (struct im_str){conv, (uint32_t)cn}, 3,
 				     empty, g.group_id, cmd->now_ms);
+		if (rv == 0)
+			rv = member_logs(e, txn, index, cmd->now_ms, g.group_id, m.user_id,
+					 ENG_VLOG_INSERT, res);
 		if (rv != 0)
 			return rv;
 	}
@@ -834,7 +898,181 @@ static int group_create(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 	return put(e, txn, ENG__T_GROUPS, g.group_id.p, g.group_id.n, gv, gn, 0, "mdb_put groups");
 }
 
-int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+/*
+ * The stored group gid: 0 with *g (views into the map: valid until the next
+ * write), ENG__REJECT (IM_ENOTFOUND, IM_ECORRUPT) or < 0.
+ */
+static int group_read(struct eng *e, MDB_txn *txn, struct im_str gid, struct eng_group *g,
+		      struct eng_result *res)
+{
+	if (!eng__id_valid(gid))
+		return reject(res, IM_EINVAL, "empty groupID");
+	MDB_val val;
+	int rv = get(e, txn, ENG__T_GROUPS, gid.p, gid.n, &val, "mdb_get groups");
+	if (rv == ABSENT)
+		return reject(res, IM_ENOTFOUND, "groupID " ID_FMT " not found", ID_ARG(gid));
+	if (rv != 0)
+		return rv;
+	if (eng__group_rec_decode(val.mv_data, val.mv_size, g) != 0)
+		return reject(res, IM_ECORRUPT, "groups " ID_FMT ": stored record does not decode",
+			      ID_ARG(gid));
+	g->group_id = gid;
+	return 0;
+}
+
+/* member_count of gid changes by delta (invariant 5); read after the member writes. */
+static int group_count_add(struct eng *e, MDB_txn *txn, struct im_str gid, int64_t delta,
+			   struct eng_result *res)
+{
+	struct eng_group g;
+	int rv = group_read(e, txn, gid, &g, res);
+	if (rv != 0)
+		return rv;
+	int64_t n = (int64_t)g.member_count + delta;
+	if (n < 0 || n > UINT32_MAX)
+		return reject(res, IM_ECORRUPT, "groups " ID_FMT ": member_count %" PRId64,
+			      ID_ARG(gid), n);
+	g.member_count = (uint32_t)n;
+	size_t gn = eng__group_rec_size(&g);
+	unsigned char *gv = scratch(e, gn);
+	if (gv == NULL)
+		return -ENOMEM;
+	eng__group_rec_encode(gv, &g);
+	return put(e, txn, ENG__T_GROUPS, gid.p, gid.n, gv, gn, 0, "mdb_put groups");
+}
+
+/*
+ * GROUP_MEMBERS_ADD (invite, §8.2): each new member gets its members and
+ * user_groups rows, an sg_ row without a cap (a rejoining user's old cap is
+ * cleared, §6.5) and the membership logs.
+ */
+static int group_members_add(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+			     struct eng_result *res)
+{
+	struct im_str gid = cmd->m.group_members_add.group_id;
+	uint32_t n = cmd->m.group_members_add.n_members;
+	struct eng_group g;
+	int rv = group_read(e, txn, gid, &g, res);
+	if (rv != 0)
+		return rv;
+	if (n == 0)
+		return reject(res, IM_EINVAL, "group " ID_FMT ": no members", ID_ARG(gid));
+	char convb[ENG_CONV_ID_MAX + 1];
+	struct im_str conv = group_conv(convb, gid);
+	for (uint32_t i = 0; i < n; i++) {
+		struct eng_member m = cmd->m.group_members_add.members[i];
+		m.group_id = gid;
+		if (!eng__id_valid(m.user_id))
+			return reject(res, IM_EINVAL, "member %" PRIu32 ": empty userID", i);
+		if (!user_exists(e, txn, m.user_id, &rv))
+			return rv ? rv
+				  : reject(res, IM_ENOTFOUND, "userID " ID_FMT " not found",
+					   ID_ARG(m.user_id));
+		unsigned char k[ENG__PAIR_KEY_MAX];
+		size_t kn = eng__key_join(k, gid, m.user_id);
+		size_t vn = eng__member_rec_size(&m);
+		unsigned char *v = scratch(e, vn);
+		if (v == NULL)
+			return -ENOMEM;
+		eng__member_rec_encode(v, &m);
+		rv = put(e, txn, ENG__T_MEMBERS, k, kn, v, vn, MDB_NOOVERWRITE, "mdb_put members");
+		if (rv == IM_EEXIST)
+			return reject(res, IM_EEXIST, "userID " ID_FMT " is already a member",
+				      ID_ARG(m.user_id));
+		if (rv != 0)
+			return rv;
+		unsigned char jt[ENG__I64_VAL_LEN];
+		im_put_be64(jt, (uint64_t)m.join_time);
+		kn = eng__key_join(k, m.user_id, gid);
+		rv = put(e, txn, ENG__T_USER_GROUPS, k, kn, jt, sizeof(jt), 0,
+			 "mdb_put user_groups");
+		if (rv != 0)
+			return rv;
+		struct eng_conv c;
+		rv = conv_row_get(e, txn, m.user_id, conv, &c, res);
+		if (rv == ABSENT) {
+			rv = conv_row_ensure(e, txn, m.user_id, conv, 3, empty, gid, cmd->now_ms);
+		} else if (rv == 0 && c.max_seq != 0) {
+			c.max_seq = 0; /* back in: no cap */
+			rv = conv_row_put(e, txn, m.user_id, &c);
+		}
+		if (rv == 0)
+			rv = member_logs(e, txn, index, cmd->now_ms, gid, m.user_id,
+					 ENG_VLOG_INSERT, res);
+		if (rv != 0)
+			return rv;
+	}
+	return group_count_add(e, txn, gid, n, res);
+}
+
+/*
+ * GROUP_MEMBERS_REMOVE (quit, kick, §8.2): the rows go, each leaver's sg_ row
+ * is capped at the conversation's current max seq (§6.5: with no message yet
+ * the cap is 0, i.e. none), and the membership logs get DELETE.  The owner
+ * cannot leave (IM_EPERM); a user that is not a member is IM_ENOTFOUND.
+ */
+static int group_members_remove(struct eng *e, MDB_txn *txn, uint64_t index,
+				const struct eng_cmd *cmd, struct eng_result *res)
+{
+	struct im_str gid = cmd->m.group_members_remove.group_id;
+	uint32_t n = cmd->m.group_members_remove.n_users;
+	int32_t reason = cmd->m.group_members_remove.reason;
+	struct eng_group g;
+	int rv = group_read(e, txn, gid, &g, res);
+	if (rv != 0)
+		return rv;
+	if (n == 0)
+		return reject(res, IM_EINVAL, "group " ID_FMT ": no members", ID_ARG(gid));
+	if (reason != ENG_GROUP_QUIT && reason != ENG_GROUP_KICK)
+		return reject(res, IM_EINVAL, "unknown reason %" PRId32, reason);
+	/* Copied: the record's views do not survive the writes below. */
+	char owner_b[ENG_ID_MAX];
+	struct im_str owner = {owner_b, IM_MIN(g.owner_user_id.n, (uint32_t)ENG_ID_MAX)};
+	memcpy(owner_b, g.owner_user_id.p, owner.n);
+	char convb[ENG_CONV_ID_MAX + 1];
+	struct im_str conv = group_conv(convb, gid);
+	struct eng__conv_seq cs;
+	rv = conv_seq_get(e, txn, conv, &cs, res);
+	if (rv != 0)
+		return rv;
+	for (uint32_t i = 0; i < n; i++) {
+		struct im_str uid = cmd->m.group_members_remove.user_ids[i];
+		if (!eng__id_valid(uid))
+			return reject(res, IM_EINVAL, "user %" PRIu32 ": empty userID", i);
+		if (im_str_eq(uid, owner))
+			return reject(res, IM_EPERM, "userID " ID_FMT " owns group " ID_FMT,
+				      ID_ARG(uid), ID_ARG(gid));
+		unsigned char k[ENG__PAIR_KEY_MAX];
+		MDB_val key = {eng__key_join(k, gid, uid), k};
+		int rc = mdb_del(txn, e->dbi[ENG__T_MEMBERS], &key, NULL);
+		if (rc == MDB_NOTFOUND)
+			return reject(res, IM_ENOTFOUND,
+				      "userID " ID_FMT " is not a member of group " ID_FMT,
+				      ID_ARG(uid), ID_ARG(gid));
+		if (rc != 0)
+			return eng__from_mdb(e, rc, "mdb_del members");
+		key = (MDB_val){eng__key_join(k, uid, gid), k};
+		rc = mdb_del(txn, e->dbi[ENG__T_USER_GROUPS], &key, NULL);
+		if (rc != 0 && rc != MDB_NOTFOUND)
+			return eng__from_mdb(e, rc, "mdb_del user_groups");
+		struct eng_conv c;
+		rv = conv_row_get(e, txn, uid, conv, &c, res);
+		if (rv == 0) {
+			c.max_seq = cs.max_seq;
+			rv = conv_row_put(e, txn, uid, &c);
+		} else if (rv == ABSENT) {
+			rv = 0;
+		}
+		if (rv == 0)
+			rv =
+			    member_logs(e, txn, index, cmd->now_ms, gid, uid, ENG_VLOG_DELETE, res);
+		if (rv != 0)
+			return rv;
+	}
+	return group_count_add(e, txn, gid, -(int64_t)n, res);
+}
+
+int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		       struct eng_result *res)
 {
 	switch (cmd->type) {
@@ -852,7 +1090,11 @@ int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 	case ENG_CMD_CONV_CLEAR:
 		return conv_clear(e, txn, cmd, res);
 	case ENG_CMD_GROUP_CREATE:
-		return group_create(e, txn, cmd, res);
+		return group_create(e, txn, index, cmd, res);
+	case ENG_CMD_GROUP_MEMBERS_ADD:
+		return group_members_add(e, txn, index, cmd, res);
+	case ENG_CMD_GROUP_MEMBERS_REMOVE:
+		return group_members_remove(e, txn, index, cmd, res);
 	default:
 		return reject(res, IM_ECORRUPT, "unknown command type %d", cmd->type);
 	}

@@ -515,6 +515,10 @@ const char *eng__cmd_name(int type)
 		return "conv_clear";
 	case ENG_CMD_GROUP_CREATE:
 		return "group_create";
+	case ENG_CMD_GROUP_MEMBERS_ADD:
+		return "group_members_add";
+	case ENG_CMD_GROUP_MEMBERS_REMOVE:
+		return "group_members_remove";
 	case ENG_CMD_FRIEND_APPLY:
 		return "friend_apply";
 	case ENG_CMD_FRIEND_RESPOND:
@@ -631,6 +635,29 @@ static int fields_size(const struct eng_cmd *cmd, uint64_t *out)
 		}
 		break;
 	}
+	case ENG_CMD_GROUP_MEMBERS_ADD: {
+		uint32_t k = cmd->m.group_members_add.n_members;
+		if (!id_ok(cmd->m.group_members_add.group_id) || k > ENG_MEMBERS_MAX ||
+		    (k > 0 && cmd->m.group_members_add.members == NULL))
+			return IM_EINVAL;
+		n += ws(cmd->m.group_members_add.group_id) + 4;
+		for (uint32_t i = 0; i < k; i++) {
+			if (!member_ok(&cmd->m.group_members_add.members[i]))
+				return IM_EINVAL;
+			n += member_wire_size(&cmd->m.group_members_add.members[i]);
+		}
+		break;
+	}
+	case ENG_CMD_GROUP_MEMBERS_REMOVE:
+		if (!id_ok(cmd->m.group_members_remove.group_id) ||
+		    !keys_ok(cmd->m.group_members_remove.n_users,
+			     cmd->m.group_members_remove.user_ids, ENG_MEMBERS_MAX, ENG_ID_MAX))
+			return IM_EINVAL;
+		n += ws(cmd->m.group_members_remove.group_id) +
+		     keys_wire_size(cmd->m.group_members_remove.n_users,
+				    cmd->m.group_members_remove.user_ids) +
+		     4;
+		break;
 	default:
 		/* The relation commands (rel_rec.c), or IM_EINVAL for an unknown type. */
 		return eng__rel_fields_size(cmd, out);
@@ -725,6 +752,18 @@ static unsigned char *wr_fields(unsigned char *p, const struct eng_cmd *cmd)
 		p = wr_u32(p, cmd->m.group_create.n_members);
 		for (uint32_t i = 0; i < cmd->m.group_create.n_members; i++)
 			p = wr_member(p, &cmd->m.group_create.members[i]);
+		break;
+	case ENG_CMD_GROUP_MEMBERS_ADD:
+		p = wr_str(p, cmd->m.group_members_add.group_id);
+		p = wr_u32(p, cmd->m.group_members_add.n_members);
+		for (uint32_t i = 0; i < cmd->m.group_members_add.n_members; i++)
+			p = wr_member(p, &cmd->m.group_members_add.members[i]);
+		break;
+	case ENG_CMD_GROUP_MEMBERS_REMOVE:
+		p = wr_str(p, cmd->m.group_members_remove.group_id);
+		p = wr_keys(p, cmd->m.group_members_remove.n_users,
+			    cmd->m.group_members_remove.user_ids);
+		p = wr_u32(p, (uint32_t)cmd->m.group_members_remove.reason);
 		break;
 	default:
 		p = eng__rel_fields_write(p, cmd);
@@ -866,6 +905,29 @@ static int rd_fields(struct rd *r, struct eng_cmd *cmd)
 		cmd->m.group_create.members = members;
 		break;
 	}
+	case ENG_CMD_GROUP_MEMBERS_ADD: {
+		struct im_str gid = cmd->m.group_members_add.group_id = rd_id(r);
+		uint32_t k = rd_u32(r);
+		if (r->bad || k > ENG_MEMBERS_MAX || (uint64_t)k * MEMBER_WIRE_MIN > r->n)
+			return IM_ECORRUPT;
+		struct eng_member *members = NULL;
+		if (k > 0 && (members = cmd_alloc(cmd, k, sizeof(*members))) == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < k && !r->bad; i++) {
+			rd_member(r, &members[i]);
+			members[i].group_id = gid;
+		}
+		cmd->m.group_members_add.n_members = k;
+		cmd->m.group_members_add.members = members;
+		break;
+	}
+	case ENG_CMD_GROUP_MEMBERS_REMOVE:
+		cmd->m.group_members_remove.group_id = rd_id(r);
+		rv = rd_keys(r, cmd, ENG_MEMBERS_MAX, ENG_ID_MAX,
+			     &cmd->m.group_members_remove.n_users,
+			     &cmd->m.group_members_remove.user_ids);
+		cmd->m.group_members_remove.reason = (int32_t)rd_u32(r);
+		break;
 	default:
 		/* The relation commands (rel_rec.c), or IM_ECORRUPT for an unknown type. */
 		return eng__rel_fields_read(r, cmd);
@@ -957,6 +1019,14 @@ void eng_cmd_release(struct eng_cmd *cmd)
 	case ENG_CMD_GROUP_CREATE:
 		cmd->m.group_create.members = NULL;
 		cmd->m.group_create.n_members = 0;
+		break;
+	case ENG_CMD_GROUP_MEMBERS_ADD:
+		cmd->m.group_members_add.members = NULL;
+		cmd->m.group_members_add.n_members = 0;
+		break;
+	case ENG_CMD_GROUP_MEMBERS_REMOVE:
+		cmd->m.group_members_remove.user_ids = NULL;
+		cmd->m.group_members_remove.n_users = 0;
 		break;
 	default:
 		eng__rel_fields_forget(cmd);

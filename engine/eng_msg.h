@@ -129,6 +129,9 @@ struct eng_member {
 	struct im_str inviter_user_id;
 };
 
+/* Why members leave (ENG_CMD_GROUP_MEMBERS_REMOVE). */
+enum { ENG_GROUP_QUIT = 1, ENG_GROUP_KICK = 2 };
+
 /* Per-item outcome of a message command, in eng_result.msgs. */
 struct eng_msg_result {
 	uint64_t seq;		/* 0 when not stored */
@@ -150,6 +153,13 @@ struct eng_event {
 	struct eng_msg_item item; /* views valid during the callback only */
 	uint64_t seq;		  /* assigned seq, 0 if not stored */
 	struct im_str stored;	  /* the MsgData bytes as stored/pushed (with seq) */
+	/*
+	 * Users who also receive the push besides the item's own recipients,
+	 * their ids separated by one 0x00 byte (empty: none).  The group items
+	 * of a GROUP_MEMBERS_REMOVE command name the removed users here: they
+	 * are no longer members when the push is made (§8.2).
+	 */
+	struct im_str extra;
 };
 typedef void (*eng_event_cb)(const struct eng_event *ev, void *arg);
 

@@ -101,6 +101,9 @@ enum eng_cmd_type {
 	ENG_CMD_FRIEND_IMPORT = 20,  /* mutual rows of owner and each friend (admin) */
 	ENG_CMD_BLACK_ADD = 21,	     /* owner blocks a user */
 	ENG_CMD_BLACK_REMOVE = 22,   /* owner unblocks a user */
+	/* Group membership (eng_msg.h, openim-protocol.md §8.2); + items (notifications). */
+	ENG_CMD_GROUP_MEMBERS_ADD = 23,	   /* invite: new members of an existing group */
+	ENG_CMD_GROUP_MEMBERS_REMOVE = 24, /* quit / kick: members leave (never the owner) */
 };
 
 /* A user command (OpenIM's "user command": favourites, recent items, ...). */
@@ -208,6 +211,17 @@ struct eng_cmd {
 			uint32_t n_members;
 			struct eng_member *members; /* the owner included, role 100 */
 		} group_create;
+		struct {
+			struct im_str group_id;
+			uint32_t n_members;
+			struct eng_member *members; /* not members yet; group_id ignored */
+		} group_members_add;
+		struct {
+			struct im_str group_id;
+			uint32_t n_users;
+			struct im_str *user_ids; /* current members, not the owner */
+			int32_t reason;		 /* ENG_GROUP_QUIT or ENG_GROUP_KICK */
+		} group_members_remove;
 	} m;
 	/* The relation commands (eng_rel.h; only the member of `type` is used). */
 	union eng_rel_cmd r;

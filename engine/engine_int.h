@@ -149,7 +149,7 @@ int eng__reject(struct eng_result *res, int code, const char *fmt, ...)
  * apply_msg.c: the message-side command handlers (same contract as the
  * handlers of apply.c) and the items tail of any command.
  */
-int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		       struct eng_result *res);
 int eng__apply_items(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		     struct eng_result *res);
@@ -176,9 +176,9 @@ int eng__apply_rel_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct
 int eng__vlog_write(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms, int kind,
 		    struct im_str doc, struct im_str elem, int state, struct eng_result *res);
 
-/* events.c: the event list of struct eng. */
+/* events.c: the event list of struct eng.  extra: eng_event.extra (ids joined by 0x00). */
 int eng__event_add(struct eng *e, uint64_t index, const struct eng_msg_item *it, uint64_t seq,
-		   struct im_str stored);
+		   struct im_str stored, struct im_str extra);
 /* Drops the events added after `mark` (a byte offset: e->events.len before a command). */
 void eng__events_truncate(struct eng *e, size_t mark);
 /* The open batch committed: its events may be drained. */

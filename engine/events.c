@@ -9,7 +9,8 @@
  * of its strings (the command buffer and the map pages they came from do not
  * outlive the apply) and dropping the events of a command is one truncation:
  *
- *   len u32 (of the rest) | index u64 | seq u64 | item (codec.c) | stored str
+ *   len u32 (of the rest) | index u64 | seq u64 | item (codec.c) | stored str |
+ *   extra str
  *
  * The bytes before e->events_committed belong to committed batches and are
  * the only ones eng_events_drain() hands out; the rest belong to the open
@@ -25,9 +26,10 @@
 #define EVENTS_KEEP (1u << 20)
 
 int eng__event_add(struct eng *e, uint64_t index, const struct eng_msg_item *it, uint64_t seq,
-		   struct im_str stored)
+		   struct im_str stored, struct im_str extra)
 {
-	uint64_t n = 4 + 8 + 8 + eng__item_wire_size(it) + 4 + (uint64_t)stored.n;
+	uint64_t n =
+	    4 + 8 + 8 + eng__item_wire_size(it) + 4 + (uint64_t)stored.n + 4 + (uint64_t)extra.n;
 	int rv = im_buf_reserve(&e->events, (size_t)n);
 	if (rv != 0)
 		return eng__errf(e, rv, "event: out of memory");
@@ -36,7 +38,8 @@ int eng__event_add(struct eng *e, uint64_t index, const struct eng_msg_item *it,
 	p = wr_u64(p, index);
 	p = wr_u64(p, seq);
 	p = eng__item_write(p, it);
-	wr_str(p, stored);
+	p = wr_str(p, stored);
+	wr_str(p, extra);
 	e->events.len += (size_t)n;
 	return 0;
 }
@@ -71,6 +74,7 @@ void eng_events_drain(struct eng *e, eng_event_cb cb, void *arg)
 		ev.seq = rd_u64(&r);
 		eng__item_read(&r, &ev.item);
 		ev.stored = rd_str(&r, ENG_MSG_MAX + ENG__SEQ_FIELD_MAX);
+		ev.extra = rd_str(&r, ENG_MEMBERS_MAX * (ENG_ID_MAX + 1));
 		/* The bytes were written by eng__event_add(): they always read back. */
 		if (!r.bad)
 			cb(&ev, arg);

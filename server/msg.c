@@ -414,6 +414,14 @@ void msg_on_event(const struct eng_event *ev, void *arg)
 			eng_member_scan(rt, it->group_id, push_member, &p);
 			eng_read_end(rt);
 		}
+		/* Users the command removed from the group (quit, kick) hear of it too. */
+		for (uint32_t i = 0, j = 0; i <= ev->extra.n && ev->extra.n > 0; i++) {
+			if (i < ev->extra.n && ev->extra.p[i] != '\0')
+				continue;
+			gw_push(s->gw, (struct im_str){ev->extra.p + j, i - j}, 2001, op_id,
+				frame.p, frame.len);
+			j = i + 1;
+		}
 	} else {
 		gw_push(s->gw, it->recv_id, 2001, op_id, frame.p, frame.len);
 		if ((it->flags & ENG_MSG_SENDER_SYNC) && !im_str_eq(it->send_id, it->recv_id))

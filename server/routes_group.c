@@ -6,6 +6,9 @@
 #include "msg.h"
 #include "sync.h"
 
+#define MEMBER_LOG "group_member"
+#define JOIN_LOG   "join_group"
+
 json_t *api_group_json(const struct eng_group *g)
 {
 	json_t *o = json_object();
@@ -235,7 +238,7 @@ static void create_group(struct api_req *r)
 		    .group_id = g.group_id, .user_id = op_user, .join_time = now};
 		op_json = api_member_json(&op);
 	}
-	json_t *ver = sync_full_answer("group_member", g.group_id);
+	json_t *ver = sync_full_answer(MEMBER_LOG, g.group_id);
 	struct eng_msg_item items[2];
 	int rv = 0;
 	for (int k = 0; k < 2 && rv == 0; k++) {
@@ -270,6 +273,278 @@ out:
 	im_free(list);
 	im_free(members);
 	im_free(admins);
+}
+
+/* ---------------------------------------------------------------- invite, kick, quit */
+
+/*
+ * Membership changes (§3.4, §8.2): one GROUP_MEMBERS_ADD / _REMOVE command
+ * carrying its tips (1509 MemberInvited, 1508 MemberKicked, 1504 MemberQuit)
+ * twice, like create_group: an online copy in n_<group> and a stored chat
+ * copy in sg_<group> (isSendMsg, §8.5).  The engine adds the removed users
+ * to the pushes of the group items of a removal (eng_event.extra), so the
+ * leavers receive their 1504/1508 on every node although they are no longer
+ * members.  Invitations always add directly: needVerification (requests and
+ * 1503 for an ordinary inviter) is not implemented.
+ */
+struct change_state {
+	struct msg_notif_bufs nb[2];
+};
+
+static void change_done(struct api_req *r, int status, const struct eng_result *res)
+{
+	struct change_state *st = r->state;
+	im_buf_free(&st->nb[0].data);
+	im_buf_free(&st->nb[1].data);
+	switch (res->code) {
+	case 0:
+		api_reply(r, NULL);
+		return;
+	case IM_EPERM:
+		api_fail(r, OI_NO_PERMISSION, "%s", res->detail);
+		return;
+	case IM_EEXIST:
+		api_fail(r, OI_ARGS, "%s", res->detail);
+		return;
+	case IM_ENOTFOUND:
+		api_fail(r, OI_RECORD_NOT_FOUND, "%s", res->detail);
+		return;
+	default:
+		api_fail_im(r, res->code, res->detail);
+	}
+}
+
+/* The tips' operator: its member row, or a bare one (app admin outside the group). */
+static json_t *op_member_json(struct eng_rtxn *rt, struct im_str gid, struct im_str op)
+{
+	struct eng_member m;
+	if (eng_member_get(rt, gid, op, &m) == 0)
+		return api_member_json(&m);
+	struct eng_member bare = {.group_id = gid, .user_id = op};
+	return api_member_json(&bare);
+}
+
+/*
+ * Builds the two tips items (list_key: the affected members, stolen) and
+ * proposes cmd.  g is the group before the change; delta its member change.
+ */
+static void change_propose(struct api_req *r, struct eng_rtxn *rt, struct eng_group *g,
+			   int64_t delta, int32_t ct, struct im_str sender, const char *list_key,
+			   json_t *list, json_t *op_json, struct eng_cmd *cmd)
+{
+	struct change_state *st = im_calloc(1, sizeof(*st));
+	struct sync_vlog v;
+	int rv = st == NULL ? -ENOMEM
+			    : sync_vlog_after(rt, ENG_VLOG_GROUP_MEMBER, MEMBER_LOG, g->group_id,
+					      true, &v);
+	if (rv != 0) {
+		im_free(st);
+		json_decref(list);
+		json_decref(op_json);
+		api_fail_im(r, rv, "group member log");
+		return;
+	}
+	r->state = st;
+	struct eng_group after = *g;
+	after.member_count = (uint32_t)((int64_t)g->member_count + delta);
+	int64_t now = cmd->now_ms;
+	struct eng_msg_item items[2];
+	for (int k = 0; k < 2 && rv == 0; k++) {
+		json_t *tips = json_object();
+		json_object_set_new(tips, "group", api_group_json(&after));
+		if (ct == 1504) {
+			json_object_set(tips, "quitUser", json_array_get(list, 0));
+		} else {
+			json_object_set(tips, "opUser", op_json);
+			json_object_set(tips, list_key, list);
+		}
+		json_object_set_new(tips, "operationTime", json_integer(now));
+		json_object_set_new(tips, "groupMemberVersion",
+				    json_integer((json_int_t)v.version));
+		json_object_set_new(tips, "groupMemberVersionID", json_string(v.version_id));
+		if (ct == 1509)
+			json_object_set(tips, "inviterUser", op_json);
+		rv = msg_notification(r->s, k == 0 ? MSG_NOTIF_STREAM_ONLINE : MSG_NOTIF_CHAT_COPY,
+				      ct, 3, sender, IM_STR_LIT(""), g->group_id, tips, r->op_id,
+				      &st->nb[k], &items[k]);
+	}
+	json_decref(list);
+	json_decref(op_json);
+	if (rv != 0) {
+		im_buf_free(&st->nb[0].data);
+		im_buf_free(&st->nb[1].data);
+		api_fail_im(r, rv, "group notification");
+		return;
+	}
+	cmd->n_items = 2;
+	cmd->items = items;
+	api_propose(r, cmd, change_done);
+}
+
+/* Reads the group (1201 if unknown, 1204 if dismissed). */
+static bool group_live(struct api_req *r, struct eng_rtxn *rt, struct im_str gid,
+		       struct eng_group *g)
+{
+	if (eng_group_get(rt, gid, g) != 0) {
+		api_fail(r, OI_GROUP_NOT_FOUND, "group %.*s not found", (int)gid.n, gid.p);
+		return false;
+	}
+	if (g->status == 2) {
+		api_fail(r, OI_DISMISSED, "group %.*s dismissed", (int)gid.n, gid.p);
+		return false;
+	}
+	return true;
+}
+
+static void invite_user_to_group(struct api_req *r)
+{
+	struct im_str gid, *ids = NULL;
+	size_t n = 0;
+	if (!api_str(r, r->body, "groupID", &gid) ||
+	    !api_strs(r, r->body, "invitedUserIDs", &ids, &n))
+		return;
+	struct eng_member *list = NULL;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	if (rt == NULL || !group_live(r, rt, gid, &g) || !require_member(r, rt, gid, &g))
+		goto out;
+	if (n == 0 || n > ENG_MEMBERS_MAX) {
+		api_fail(r, OI_ARGS, "invitedUserIDs: 1..%d ids", ENG_MEMBERS_MAX);
+		goto out;
+	}
+	if ((list = im_calloc(n, sizeof(*list))) == NULL) {
+		api_fail_im(r, -ENOMEM, "invite");
+		goto out;
+	}
+	struct im_str op = im_str_c(r->who.user_id);
+	int64_t now = r->s->now_ms();
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct eng_user u;
+		struct eng_member m;
+		if (id_list_has(ids, i, ids[i])) {
+			json_decref(arr);
+			api_fail(r, OI_ARGS, "userID %.*s repeated", (int)ids[i].n, ids[i].p);
+			goto out;
+		}
+		if (eng_user_get(rt, ids[i], &u) != 0) {
+			json_decref(arr);
+			api_fail(r, OI_USER_NOT_FOUND, "userID %.*s not found", (int)ids[i].n,
+				 ids[i].p);
+			goto out;
+		}
+		if (eng_member_get(rt, gid, ids[i], &m) == 0) {
+			json_decref(arr);
+			api_fail(r, OI_ARGS, "user in group %.*s", (int)ids[i].n, ids[i].p);
+			goto out;
+		}
+		list[i] = (struct eng_member){.group_id = gid,
+					      .user_id = ids[i],
+					      .role_level = 20,
+					      .join_time = now,
+					      .join_source = 2,
+					      .operator_user_id = op,
+					      .inviter_user_id = op};
+		json_array_append_new(arr, api_member_json(&list[i]));
+	}
+	struct eng_cmd cmd = {.type = ENG_CMD_GROUP_MEMBERS_ADD, .now_ms = now};
+	cmd.m.group_members_add.group_id = gid;
+	cmd.m.group_members_add.n_members = (uint32_t)n;
+	cmd.m.group_members_add.members = list;
+	change_propose(r, rt, &g, (int64_t)n, 1509, op, "invitedUserList", arr,
+		       op_member_json(rt, gid, op), &cmd);
+out:
+	im_free(list);
+	im_free(ids);
+}
+
+static void kick_group(struct api_req *r)
+{
+	struct im_str gid, *ids = NULL;
+	size_t n = 0;
+	if (!api_str(r, r->body, "groupID", &gid) ||
+	    !api_strs(r, r->body, "kickedUserIDs", &ids, &n))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	if (rt == NULL || !group_live(r, rt, gid, &g))
+		goto out;
+	if (n == 0 || n > ENG_MEMBERS_MAX) {
+		api_fail(r, OI_ARGS, "kickedUserIDs: 1..%d ids", ENG_MEMBERS_MAX);
+		goto out;
+	}
+	struct im_str op = im_str_c(r->who.user_id);
+	struct eng_member me;
+	int32_t my_role = r->who.admin				  ? 1000
+			  : eng_member_get(rt, gid, op, &me) == 0 ? me.role_level
+								  : 0;
+	if (my_role < 60) {
+		api_fail(r, OI_NO_PERMISSION, "only the owner or an admin may kick");
+		goto out;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct eng_member m;
+		if (id_list_has(ids, i, ids[i]) || im_str_eq(ids[i], op)) {
+			json_decref(arr);
+			api_fail(r, OI_ARGS, "userID %.*s repeated or self", (int)ids[i].n,
+				 ids[i].p);
+			goto out;
+		}
+		if (eng_member_get(rt, gid, ids[i], &m) != 0) {
+			json_decref(arr);
+			api_fail(r, OI_RECORD_NOT_FOUND, "userID %.*s not in group", (int)ids[i].n,
+				 ids[i].p);
+			goto out;
+		}
+		/* The owner never leaves; an admin kicks ordinary members only. */
+		if (m.role_level == 100 || (my_role == 60 && m.role_level >= 60)) {
+			json_decref(arr);
+			api_fail(r, OI_NO_PERMISSION, "cannot kick %.*s", (int)ids[i].n, ids[i].p);
+			goto out;
+		}
+		json_array_append_new(arr, api_member_json(&m));
+	}
+	struct eng_cmd cmd = {.type = ENG_CMD_GROUP_MEMBERS_REMOVE, .now_ms = r->s->now_ms()};
+	cmd.m.group_members_remove.group_id = gid;
+	cmd.m.group_members_remove.n_users = (uint32_t)n;
+	cmd.m.group_members_remove.user_ids = ids;
+	cmd.m.group_members_remove.reason = ENG_GROUP_KICK;
+	change_propose(r, rt, &g, -(int64_t)n, 1508, op, "kickedUserList", arr,
+		       op_member_json(rt, gid, op), &cmd);
+out:
+	im_free(ids);
+}
+
+static void quit_group(struct api_req *r)
+{
+	struct im_str gid, uid;
+	if (!api_str(r, r->body, "groupID", &gid) || !api_str(r, r->body, "userID", &uid))
+		return;
+	if (!api_require_self_or_admin(r, uid))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	struct eng_member m;
+	if (rt == NULL || !group_live(r, rt, gid, &g))
+		return;
+	if (eng_member_get(rt, gid, uid, &m) != 0) {
+		api_fail(r, OI_NOT_IN_GROUP, "%.*s is not in group %.*s", (int)uid.n, uid.p,
+			 (int)gid.n, gid.p);
+		return;
+	}
+	if (m.role_level == 100) {
+		api_fail(r, OI_NO_PERMISSION, "the owner cannot quit");
+		return;
+	}
+	json_t *arr = json_array();
+	json_array_append_new(arr, api_member_json(&m));
+	struct eng_cmd cmd = {.type = ENG_CMD_GROUP_MEMBERS_REMOVE, .now_ms = r->s->now_ms()};
+	cmd.m.group_members_remove.group_id = gid;
+	cmd.m.group_members_remove.n_users = 1;
+	cmd.m.group_members_remove.user_ids = &uid;
+	cmd.m.group_members_remove.reason = ENG_GROUP_QUIT;
+	change_propose(r, rt, &g, -1, 1504, uid, NULL, arr, NULL, &cmd);
 }
 
 /* ---------------------------------------------------------------- reads */
@@ -441,7 +716,13 @@ static void get_full_join_group_ids(struct api_req *r)
 		return;
 	j.arr = json_array();
 	eng_user_group_scan(j.rt, uid, joined_cb, &j);
-	api_reply(r, sync_full_ids("join_group", uid, "groupIDs", j.arr, id_hash));
+	int err = 0;
+	json_t *d = sync_vlog_full_ids(j.rt, ENG_VLOG_JOIN_GROUP, JOIN_LOG, uid, "groupIDs", j.arr,
+				       id_hash, &err);
+	if (d == NULL)
+		api_fail_im(r, err, "version log");
+	else
+		api_reply(r, d);
 }
 
 static void get_full_group_member_user_ids(struct api_req *r)
@@ -456,7 +737,27 @@ static void get_full_group_member_user_ids(struct api_req *r)
 		return;
 	json_t *arr = json_array();
 	eng_member_scan(rt, gid, collect_member_id, arr);
-	api_reply(r, sync_full_ids("group_member", gid, "userIDs", arr, id_hash));
+	int err = 0;
+	json_t *d = sync_vlog_full_ids(rt, ENG_VLOG_GROUP_MEMBER, MEMBER_LOG, gid, "userIDs", arr,
+				       id_hash, &err);
+	if (d == NULL)
+		api_fail_im(r, err, "version log");
+	else
+		api_reply(r, d);
+}
+
+/* A joined group's GroupInfo (insert/update of the join-group log), NULL if gone. */
+static json_t *group_obj(struct eng_rtxn *rt, struct im_str doc, struct im_str elem, void *arg)
+{
+	struct eng_group g;
+	return eng_group_get(rt, elem, &g) == 0 ? api_group_json(&g) : NULL;
+}
+
+/* A member's GroupMemberFullInfo (group-member log), NULL if gone or a marker. */
+static json_t *member_obj(struct eng_rtxn *rt, struct im_str doc, struct im_str elem, void *arg)
+{
+	struct eng_member m;
+	return elem.n && eng_member_get(rt, doc, elem, &m) == 0 ? api_member_json(&m) : NULL;
 }
 
 static void get_incremental_join_groups(struct api_req *r)
@@ -464,11 +765,24 @@ static void get_incremental_join_groups(struct api_req *r)
 	struct im_str uid;
 	if (!api_str(r, r->body, "userID", &uid))
 		return;
+	struct im_str vid = {0};
+	int64_t version = 0;
+	if (!api_str(r, r->body, "versionID", &vid) ||
+	    !api_i64(r, r->body, "version", &version, NULL))
+		return;
 	if (!api_require_self_or_admin(r, uid))
 		return;
-	json_t *d = sync_full_answer("join_group", uid);
-	json_object_set_new(d, "sortVersion", json_integer(0));
-	api_reply(r, d);
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	int err = 0;
+	json_t *d =
+	    sync_incremental(rt, ENG_VLOG_JOIN_GROUP, JOIN_LOG, uid, vid,
+			     version < 0 ? 0 : (uint64_t)version, false, group_obj, NULL, &err);
+	if (d == NULL)
+		api_fail_im(r, err, "version log");
+	else
+		api_reply(r, d);
 }
 
 static void get_incremental_group_members_batch(struct api_req *r)
@@ -494,7 +808,10 @@ static void get_incremental_group_members_batch(struct api_req *r)
 			api_fail(r, OI_ARGS, "reqList items must be objects");
 			return;
 		}
-		if (!api_str(r, item, "groupID", &gid)) {
+		struct im_str vid = {0};
+		int64_t version = 0;
+		if (!api_str(r, item, "groupID", &gid) || !api_str(r, item, "versionID", &vid) ||
+		    !api_i64(r, item, "version", &version, NULL)) {
 			json_decref(map);
 			return;
 		}
@@ -508,10 +825,17 @@ static void get_incremental_group_members_batch(struct api_req *r)
 			api_fail(r, OI_NOT_IN_GROUP, "not in group %.*s", (int)gid.n, gid.p);
 			return;
 		}
-		json_t *one = sync_full_answer("group_member", gid);
 		/* Go emits null, never [], for the empty lists: the JS SDK relies on it (§2.2). */
+		int err = 0;
+		json_t *one = sync_incremental(rt, ENG_VLOG_GROUP_MEMBER, MEMBER_LOG, gid, vid,
+					       version < 0 ? 0 : (uint64_t)version, true,
+					       member_obj, NULL, &err);
+		if (one == NULL) {
+			json_decref(map);
+			api_fail_im(r, err, "version log");
+			return;
+		}
 		json_object_set_new(one, "group", api_group_json(&g));
-		json_object_set_new(one, "sortVersion", json_integer(0));
 		char key[ENG_ID_MAX + 1];
 		snprintf(key, sizeof(key), "%.*s", (int)gid.n, gid.p);
 		json_object_set_new(map, key, one);
@@ -532,5 +856,8 @@ const struct api_route api_routes_group[] = {
     {"/group/get_full_group_member_user_ids", get_full_group_member_user_ids, 0},
     {"/group/get_incremental_join_groups", get_incremental_join_groups, 0},
     {"/group/get_incremental_group_members_batch", get_incremental_group_members_batch, 0},
+    {"/group/invite_user_to_group", invite_user_to_group, 0},
+    {"/group/kick_group", kick_group, 0},
+    {"/group/quit_group", quit_group, 0},
     {NULL, NULL, 0},
 };

@@ -9,13 +9,12 @@
 #include "engine.h"
 
 /*
- * Two kinds of answers.  The logs the engine keeps (friend and black today,
+ * The logs the engine keeps (friend, black, join-group, group-member;
  * eng_rel.h) are answered from the engine's version log by sync_incremental()
- * and sync_vlog_full_ids().  The others (join-group, group-member) are not
- * written yet: they are reported as version 1 of a document whose versionID
- * is derived from (kind, id), and every incremental request is answered
- * `full:true` with null lists (sync_full_answer): the client then refetches
- * complete lists, which is always correct (§7.2 step 6).
+ * and sync_vlog_full_ids().  sync_full_answer() and sync_full_ids() report
+ * the stub (version 1 of a document whose versionID is derived from (kind,
+ * id), `full:true`, null lists) for logs the engine does not keep; the 1501
+ * tips carry that stub's version of the group-member log.
  *
  * A document the engine never wrote is reported like the stub: version 1 and
  * the versionID derived from (kind name, id) (§7.1 "created lazily, empty,

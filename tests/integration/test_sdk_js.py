@@ -129,10 +129,8 @@ class SdkJsTest(ServerTest):
         r = self.scenario("group", self.users("A", "B", "C"))
         self.assertIn([1, 1501], r["other"])
 
-    # Known gap: the incremental-sync endpoints answer full:true with a fixed version and never
-    # list inserts (routes_group.c get_incremental_join_groups: no join-group version log yet,
-    # §7), so the SDK fires no OnJoinedGroupAdded. Remove the decorator when the logs exist.
-    @unittest.expectedFailure
+    # The 1501 tips carry the join-group log's empty-document version; the incremental answer
+    # from it lists the new group as an insert, so the SDK fires OnJoinedGroupAdded (§7.3).
     def test_6c_members_get_joined_group_event(self):
         self.scenario("group", self.users("A", "B", "C"), joinedEvent=True)
 

@@ -1087,7 +1087,7 @@ static void codec_checks_relation_bounds(void **state)
 	c.r.black_add.ex = text;
 	assert_int_equal(eng_cmd_encode(&c, &b), IM_EINVAL);
 	c = sample(ENG_CMD_BLACK_REMOVE);
-	c.type = ENG_CMD_BLACK_REMOVE + 1; /* unknown */
+	c.type = ENG_CMD_GROUP_MEMBERS_REMOVE + 1; /* unknown */
 	assert_int_equal(eng_cmd_encode(&c, &b), IM_EINVAL);
 
 	/* Decode: a friend count the payload cannot hold, and a bad bool. */
@@ -1153,6 +1153,254 @@ static void writes_seed_corpus_when_asked(void **state)
 	im_buf_free(&b);
 }
 
+/* ---------------------------------------------------------------- group membership */
+
+static struct eng_member gm[8];
+
+static struct eng_cmd gcreate_cmd(const char *gid, const char *const *ids)
+{
+	uint32_t n = 0;
+	for (; ids[n] != NULL; n++)
+		gm[n] = (struct eng_member){
+		    .user_id = im_str_c(ids[n]), .role_level = n == 0 ? 100 : 20, .join_time = 5};
+	struct eng_cmd c = {.type = ENG_CMD_GROUP_CREATE, .now_ms = 5};
+	c.m.group_create.group = (struct eng_group){
+	    .group_id = im_str_c(gid), .owner_user_id = im_str_c(ids[0]), .group_type = 2};
+	c.m.group_create.n_members = n;
+	c.m.group_create.members = gm;
+	return c;
+}
+
+static struct eng_cmd gadd_cmd(const char *gid, const char *const *ids)
+{
+	uint32_t n = 0;
+	for (; ids[n] != NULL; n++)
+		gm[n] = (struct eng_member){.user_id = im_str_c(ids[n]), .role_level = 20};
+	struct eng_cmd c = {.type = ENG_CMD_GROUP_MEMBERS_ADD, .now_ms = 6};
+	c.m.group_members_add.group_id = im_str_c(gid);
+	c.m.group_members_add.n_members = n;
+	c.m.group_members_add.members = gm;
+	return c;
+}
+
+static struct im_str gids[8];
+
+static struct eng_cmd gremove_cmd(const char *gid, const char *const *ids, int32_t reason)
+{
+	uint32_t n = 0;
+	for (; ids[n] != NULL; n++)
+		gids[n] = im_str_c(ids[n]);
+	struct eng_cmd c = {.type = ENG_CMD_GROUP_MEMBERS_REMOVE, .now_ms = 7};
+	c.m.group_members_remove.group_id = im_str_c(gid);
+	c.m.group_members_remove.n_users = n;
+	c.m.group_members_remove.user_ids = gids;
+	c.m.group_members_remove.reason = reason;
+	return c;
+}
+
+/* One stored group message from `from` (a visible tip or a chat message). */
+static void gsend(struct fx *f, const char *gid, const char *from)
+{
+	struct eng *e = f->e;
+	char conv[64];
+	snprintf(conv, sizeof(conv), "sg_%s", gid);
+	struct eng_msg_item it = {.conv_id = im_str_c(conv),
+				  .send_id = im_str_c(from),
+				  .group_id = im_str_c(gid),
+				  .session_type = 3,
+				  .content_type = 101,
+				  .flags = ENG_MSG_STORE,
+				  .data = IM_STR_LIT("x")};
+	struct eng_cmd c = {.type = ENG_CMD_MSG_SEND, .now_ms = 8, .n_items = 1, .items = &it};
+	expect(f, &c, 0);
+	flush_ok(e);
+}
+
+static uint32_t member_count(struct eng *e, const char *gid)
+{
+	struct eng_rtxn *r;
+	struct eng_group g;
+	assert_int_equal(eng_read_begin(e, &r), 0);
+	int rv = eng_group_get(r, im_str_c(gid), &g);
+	eng_read_end(r);
+	assert_int_equal(rv, 0);
+	return g.member_count;
+}
+
+/* The sg_ row's max_seq of user (-1 without a row) and whether user is a member. */
+static int64_t cap_of(struct eng *e, const char *user, const char *gid, bool *member)
+{
+	struct eng_rtxn *r;
+	struct eng_conv c;
+	struct eng_member m;
+	char conv[64];
+	snprintf(conv, sizeof(conv), "sg_%s", gid);
+	assert_int_equal(eng_read_begin(e, &r), 0);
+	int64_t cap = eng_conv_get(r, im_str_c(user), im_str_c(conv), &c) == 0 ? c.max_seq : -1;
+	*member = eng_member_get(r, im_str_c(gid), im_str_c(user), &m) == 0;
+	eng_read_end(r);
+	return cap;
+}
+
+struct extra_seen {
+	char extra[128];
+	int n;
+};
+
+static void record_extra(const struct eng_event *ev, void *arg)
+{
+	struct extra_seen *x = arg;
+	x->n++;
+	size_t n = strlen(x->extra);
+	for (uint32_t i = 0; i < ev->extra.n && n + 1 < sizeof(x->extra); i++)
+		x->extra[n++] = ev->extra.p[i] ? ev->extra.p[i] : ',';
+	x->extra[n] = '\0';
+	if (n + 1 < sizeof(x->extra))
+		strcat(x->extra, "|");
+}
+
+static void group_membership_logs_caps_counts(void **state)
+{
+	struct fx *f = *state;
+	register_users(f, users);
+	struct eng_cmd c = gcreate_cmd("g", (const char *[]){"a", "b", "c", NULL});
+	expect(f, &c, 0);
+	flush_ok(f->e);
+	/* Creation writes both logs of every member. */
+	assert_int_equal(vlog_version(f->e, ENG_VLOG_GROUP_MEMBER, "g", NULL), 1);
+	assert_string_equal(since(f->e, ENG_VLOG_GROUP_MEMBER, "g", 0, 200), "a:1:1;b:1:1;c:1:1;");
+	assert_string_equal(since(f->e, ENG_VLOG_JOIN_GROUP, "b", 0, 200), "g:1:1;");
+	assert_int_equal(member_count(f->e, "g"), 3);
+	gsend(f, "g", "a");
+	gsend(f, "g", "b");
+
+	/* Invite d and e: rows, count, logs (one bump). */
+	c = gadd_cmd("g", (const char *[]){"d", "e", NULL});
+	expect(f, &c, 0);
+	flush_ok(f->e);
+	assert_int_equal(member_count(f->e, "g"), 5);
+	assert_string_equal(since(f->e, ENG_VLOG_GROUP_MEMBER, "g", 1, 200), "d:1:2;e:1:2;");
+	assert_string_equal(since(f->e, ENG_VLOG_JOIN_GROUP, "d", 0, 200), "g:1:1;");
+	bool member;
+	assert_int_equal(cap_of(f->e, "d", "g", &member), 0);
+	assert_true(member);
+	assert_int_equal(check_problems(f->e, NULL), 0);
+
+	/* Kick b and c: capped at the current max seq (2), logs deleted, count down. */
+	c = gremove_cmd("g", (const char *[]){"b", "c", NULL}, ENG_GROUP_KICK);
+	struct eng_msg_item tip = {.conv_id = IM_STR_LIT("n_g"),
+				   .send_id = IM_STR_LIT("a"),
+				   .group_id = IM_STR_LIT("g"),
+				   .session_type = 3,
+				   .content_type = 1508,
+				   .flags = ENG_MSG_NOTIFICATION,
+				   .data = IM_STR_LIT("t")};
+	c.n_items = 1;
+	c.items = &tip;
+	expect(f, &c, 0);
+	flush_ok(f->e);
+	flush_ok(f->e);
+	struct extra_seen x = {{0}, 0};
+	eng_events_drain(f->e, record_extra, &x);
+	/* The sends' events had no extra; the kick's names the leavers. */
+	assert_string_equal(x.extra, "||b,c|");
+	assert_int_equal(member_count(f->e, "g"), 3);
+	assert_int_equal(cap_of(f->e, "b", "g", &member), 2);
+	assert_false(member);
+	assert_string_equal(since(f->e, ENG_VLOG_GROUP_MEMBER, "g", 2, 200), "b:2:3;c:2:3;");
+	assert_string_equal(since(f->e, ENG_VLOG_JOIN_GROUP, "c", 1, 200), "g:2:2;");
+	assert_int_equal(check_problems(f->e, NULL), 0);
+	gsend(f, "g", "a");
+
+	/* Rejections change nothing: the owner, a non-member, unknown group/user, dup. */
+	flush_ok(f->e);
+	uint32_t before = rel_digest(f->e);
+	c = gremove_cmd("g", (const char *[]){"d", "a", NULL}, ENG_GROUP_QUIT);
+	expect(f, &c, IM_EPERM);
+	c = gremove_cmd("g", (const char *[]){"d", "b", NULL}, ENG_GROUP_QUIT);
+	expect(f, &c, IM_ENOTFOUND);
+	c = gremove_cmd("g", (const char *[]){"d", "d", NULL}, ENG_GROUP_QUIT);
+	expect(f, &c, IM_ENOTFOUND);
+	c = gremove_cmd("g", (const char *[]){"d", NULL}, 9);
+	expect(f, &c, IM_EINVAL);
+	c = gremove_cmd("nog", (const char *[]){"d", NULL}, ENG_GROUP_QUIT);
+	expect(f, &c, IM_ENOTFOUND);
+	c = gadd_cmd("g", (const char *[]){"b", "d", NULL});
+	expect(f, &c, IM_EEXIST);
+	c = gadd_cmd("g", (const char *[]){"b", "zz", NULL});
+	expect(f, &c, IM_ENOTFOUND);
+	c = gadd_cmd("nog", (const char *[]){"b", NULL});
+	expect(f, &c, IM_ENOTFOUND);
+	flush_ok(f->e);
+	assert_int_equal(rel_digest(f->e), before);
+	assert_int_equal(member_count(f->e, "g"), 3);
+	assert_true(cap_of(f->e, "d", "g", &member) == 0 && member);
+
+	/* Quit d; b rejoins: its cap is cleared. */
+	c = gremove_cmd("g", (const char *[]){"d", NULL}, ENG_GROUP_QUIT);
+	expect(f, &c, 0);
+	flush_ok(f->e);
+	assert_int_equal(cap_of(f->e, "d", "g", &member), 3);
+	c = gadd_cmd("g", (const char *[]){"b", NULL});
+	uint64_t idx = expect(f, &c, 0);
+	flush_ok(f->e);
+	assert_int_equal(cap_of(f->e, "b", "g", &member), 0);
+	assert_true(member);
+	assert_int_equal(member_count(f->e, "g"), 3);
+	assert_string_equal(since(f->e, ENG_VLOG_GROUP_MEMBER, "g", 3, 200), "b:1:5;d:2:4;");
+	flush_ok(f->e);
+	int drained = 0;
+	eng_events_drain(f->e, ignore_event, &drained);
+	assert_int_equal(drained, 1); /* the send after the kick: no item since */
+	assert_int_equal(check_problems(f->e, NULL), 0);
+
+	/* Replay of an applied index is skipped. */
+	before = rel_digest(f->e);
+	struct im_buf b = {0};
+	struct eng_result res;
+	assert_int_equal(eng_cmd_encode(&c, &b), 0);
+	assert_int_equal(eng_apply(f->e, idx, b.p, b.len, &res), 0);
+	assert_true(res.skipped);
+	c = gremove_cmd("g", (const char *[]){"b", NULL}, ENG_GROUP_KICK);
+	b.len = 0;
+	assert_int_equal(eng_cmd_encode(&c, &b), 0);
+	assert_int_equal(eng_apply(f->e, idx, b.p, b.len, &res), 0);
+	assert_true(res.skipped);
+	im_buf_free(&b);
+	flush_ok(f->e);
+	assert_int_equal(rel_digest(f->e), before);
+	assert_true(cap_of(f->e, "b", "g", &member) == 0 && member);
+}
+
+static void codec_round_trips_group_membership(void **state)
+{
+	(void)state;
+	struct eng_cmd c = gadd_cmd("g1", (const char *[]){"x", "y", NULL}), d;
+	gm[1].nickname = IM_STR_LIT("nick");
+	struct im_buf b = {0};
+	assert_int_equal(eng_cmd_encode(&c, &b), 0);
+	assert_int_equal(eng_cmd_decode(b.p, b.len, &d), 0);
+	assert_int_equal(d.type, ENG_CMD_GROUP_MEMBERS_ADD);
+	assert_int_equal(d.m.group_members_add.n_members, 2);
+	assert_str_eq(d.m.group_members_add.members[1].user_id, IM_STR_LIT("y"));
+	assert_str_eq(d.m.group_members_add.members[1].nickname, IM_STR_LIT("nick"));
+	assert_str_eq(d.m.group_members_add.members[1].group_id, IM_STR_LIT("g1"));
+	eng_cmd_release(&d);
+	c = gremove_cmd("g1", (const char *[]){"x", "y", NULL}, ENG_GROUP_KICK);
+	b.len = 0;
+	assert_int_equal(eng_cmd_encode(&c, &b), 0);
+	assert_int_equal(eng_cmd_decode(b.p, b.len, &d), 0);
+	assert_int_equal(d.m.group_members_remove.reason, ENG_GROUP_KICK);
+	assert_ids_eq(2, d.m.group_members_remove.user_ids, gids);
+	/* Every truncation is refused. */
+	for (size_t n = 0; n < b.len; n++) {
+		struct eng_cmd t;
+		assert_int_not_equal(eng_cmd_decode(b.p, n, &t), 0);
+	}
+	eng_cmd_release(&d);
+	im_buf_free(&b);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1171,6 +1419,8 @@ int main(void)
 	    cmocka_unit_test(codec_checks_relation_bounds),
 	    cmocka_unit_test(codec_reports_out_of_memory),
 	    cmocka_unit_test(writes_seed_corpus_when_asked),
+	    T(group_membership_logs_caps_counts),
+	    cmocka_unit_test(codec_round_trips_group_membership),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
