@@ -51,11 +51,19 @@ int msg_conv_id(int32_t session_type, struct im_str send_id, struct im_str recv_
 	return len > 0 && (size_t)len < n && (size_t)len <= ENG_CONV_ID_MAX ? 0 : IM_EINVAL;
 }
 
-/* serverMsgID: MD5 hex of time, sender and randomness, as OpenIM does. */
+/*
+ * serverMsgID: MD5 hex of time, sender and a per-process random key with a
+ * counter, so ids never repeat and no message costs a getrandom() call.
+ */
 static void new_server_msg_id(struct im_str send_id, int64_t now, char out[33])
 {
-	unsigned char rnd[8], digest[16];
-	im_random(rnd, sizeof(rnd));
+	static unsigned char key[8];
+	static uint64_t counter;
+	if (counter == 0 && im_random(key, sizeof(key)) != 0)
+		memcpy(key, &now, sizeof(key)); /* no kernel randomness: still unique per process */
+	unsigned char rnd[16], digest[16];
+	memcpy(rnd, key, sizeof(key));
+	im_put_be64(rnd + 8, ++counter);
 	char buf[300];
 	int n = snprintf(buf, sizeof(buf), "%lld-%.*s-", (long long)now, (int)send_id.n, send_id.p);
 	mbedtls_md5_context ctx;
