@@ -845,8 +845,39 @@ static void get_incremental_group_members_batch(struct api_req *r)
 	api_reply(r, d);
 }
 
+/*
+ * Join requests are not stored yet (joining with verification is still to
+ * come in the relations issue), so the application lists are truthfully
+ * empty; the SDKs call these at every login.
+ */
+static void application_list(struct api_req *r, const char *owner_key)
+{
+	struct im_str uid;
+	uint64_t offset, limit;
+	if (!api_str(r, r->body, owner_key, &uid) || !api_pagination(r, r->body, &offset, &limit))
+		return;
+	if (!api_require_self_or_admin(r, uid))
+		return;
+	json_t *d = json_object();
+	json_object_set_new(d, "total", json_integer(0));
+	json_object_set_new(d, "groupRequests", json_null());
+	api_reply(r, d);
+}
+
+static void get_recv_group_application_list(struct api_req *r)
+{
+	application_list(r, "fromUserID");
+}
+
+static void get_user_req_group_application_list(struct api_req *r)
+{
+	application_list(r, "userID");
+}
+
 const struct api_route api_routes_group[] = {
     {"/group/create_group", create_group, 0},
+    {"/group/get_recv_group_applicationList", get_recv_group_application_list, 0},
+    {"/group/get_user_req_group_applicationList", get_user_req_group_application_list, 0},
     {"/group/get_groups_info", get_groups_info, 0},
     {"/group/get_group_members_info", get_group_members_info, 0},
     {"/group/get_group_member_list", get_group_member_list, 0},

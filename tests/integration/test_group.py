@@ -77,6 +77,15 @@ class GroupTest(ServerTest):
         conv = (env["data"]["msgs"] or {}).get("sg_" + gid)
         return [m["seq"] for m in conv["Msgs"] if m.get("status") != 4] if conv else []
 
+    def test_application_lists_are_empty_and_self_only(self):
+        for path, key in (("/group/get_recv_group_applicationList", "fromUserID"),
+                          ("/group/get_user_req_group_applicationList", "userID")):
+            env = self.srv.post(path, {key: "ga", "pagination": {"pageNumber": 1, "showNumber": 10}},
+                                token=self.tok["ga"])
+            self.assertCode(env, 0)
+            self.assertEqual(env["data"], {"total": 0, "groupRequests": None})
+            self.assertCode(self.srv.post(path, {key: "gb"}, token=self.tok["ga"]), 1002)
+
     def test_codes_and_counts(self):
         self.create("g1", "go", ["ga", "gb"], ["gc"])
         self.assertEqual(self.count("g1"), 4)
