@@ -992,46 +992,12 @@ void eng_cmd_release(struct eng_cmd *cmd)
 		im_free(b);
 	}
 	cmd->alloc = NULL;
-	/* The arrays were in the blocks: forget them. */
+	/* The arrays were in the blocks: forget every field (type and now_ms stay). */
 	cmd->n_items = 0;
 	cmd->items = NULL;
-	switch (cmd->type) {
-	case ENG_CMD_USER_REGISTER:
-		cmd->u.user_register.users = NULL;
-		cmd->u.user_register.n = 0;
-		break;
-	case ENG_CMD_CONV_SET:
-		cmd->m.conv_set.owners = NULL;
-		cmd->m.conv_set.n_owners = 0;
-		break;
-	case ENG_CMD_MARK_READ:
-		cmd->m.mark_read.seqs = NULL;
-		cmd->m.mark_read.n_seqs = 0;
-		break;
-	case ENG_CMD_MSG_HIDE:
-		cmd->m.msg_hide.seqs = NULL;
-		cmd->m.msg_hide.n_seqs = 0;
-		break;
-	case ENG_CMD_CONV_CLEAR:
-		cmd->m.conv_clear.conv_ids = NULL;
-		cmd->m.conv_clear.n_convs = 0;
-		break;
-	case ENG_CMD_GROUP_CREATE:
-		cmd->m.group_create.members = NULL;
-		cmd->m.group_create.n_members = 0;
-		break;
-	case ENG_CMD_GROUP_MEMBERS_ADD:
-		cmd->m.group_members_add.members = NULL;
-		cmd->m.group_members_add.n_members = 0;
-		break;
-	case ENG_CMD_GROUP_MEMBERS_REMOVE:
-		cmd->m.group_members_remove.user_ids = NULL;
-		cmd->m.group_members_remove.n_users = 0;
-		break;
-	default:
-		eng__rel_fields_forget(cmd);
-		break;
-	}
+	memset(&cmd->u, 0, sizeof(cmd->u));
+	memset(&cmd->m, 0, sizeof(cmd->m));
+	memset(&cmd->r, 0, sizeof(cmd->r));
 }
 
 /* ---------------------------------------------------------------- records */

@@ -392,14 +392,13 @@ int eng__black_rec_decode(const void *val, size_t len, struct eng_black *out);
  * The wire form of the relation commands' own fields (rel_rec.c), called by
  * the command codec for types ENG_CMD_FRIEND_APPLY..ENG_CMD_BLACK_REMOVE:
  * size after validation (0 or IM_EINVAL), write, read (0, IM_ECORRUPT or
- * -ENOMEM), and forgetting the decoded arrays on release.
+ * -ENOMEM).
  */
 struct rd;
 bool eng__rel_cmd_type(int type);
 int eng__rel_fields_size(const struct eng_cmd *cmd, uint64_t *out);
 unsigned char *eng__rel_fields_write(unsigned char *p, const struct eng_cmd *cmd);
 int eng__rel_fields_read(struct rd *r, struct eng_cmd *cmd);
-void eng__rel_fields_forget(struct eng_cmd *cmd);
 /* n zeroed elements of size bytes in cmd->alloc (codec.c), or NULL. */
 void *eng__cmd_alloc(struct eng_cmd *cmd, size_t n, size_t size);
 

@@ -508,14 +508,3 @@ int eng__rel_fields_read(struct rd *r, struct eng_cmd *cmd)
 	}
 	return rv;
 }
-
-void eng__rel_fields_forget(struct eng_cmd *cmd)
-{
-	if (cmd->type == ENG_CMD_FRIEND_UPDATE) {
-		cmd->r.friend_update.friend_user_ids = NULL;
-		cmd->r.friend_update.n_friends = 0;
-	} else if (cmd->type == ENG_CMD_FRIEND_IMPORT) {
-		cmd->r.friend_import.friend_user_ids = NULL;
-		cmd->r.friend_import.n_friends = 0;
-	}
-}
