@@ -268,7 +268,7 @@ struct eng_cmd {
 
 /*
  * Command wire format (docs/storage.md): a 12-byte header
- *   magic "IM" | version u8 (2) | type u8 | payload length u32 BE | CRC-32 u32 BE
+ *   magic "IM" | version u8 (3; 2 still decodes) | type u8 | payload length u32 BE | CRC-32 u32 BE
  * followed by the payload (big-endian integers, strings as u32 BE length + bytes):
  * now_ms i64, the type's own fields, then the items tail that every type
  * carries: n_items u32 (<= ENG_ITEMS_MAX) and the items.  The CRC covers header

@@ -192,7 +192,7 @@ static void flush_and_drain(void)
 	eng_events_drain(eng, check_event, &applied);
 }
 
-/* Step 1: a successful decode re-encodes to the same bytes. */
+/* Step 1: a successful decode of a current-version entry re-encodes to the same bytes. */
 static int round_trip(const uint8_t *d, size_t n)
 {
 	struct eng_cmd c;
@@ -201,7 +201,8 @@ static int round_trip(const uint8_t *d, size_t n)
 		return rv;
 	check_views(&c, d, n);
 	struct im_buf b = {0};
-	if (eng_cmd_encode(&c, &b) != 0 || b.len != n || memcmp(b.p, d, n) != 0)
+	/* Only the current version (3) is canonical: a version 2 entry re-encodes as 3. */
+	if (d[2] == 3 && (eng_cmd_encode(&c, &b) != 0 || b.len != n || memcmp(b.p, d, n) != 0))
 		abort();
 	im_buf_free(&b);
 	eng_cmd_release(&c);
