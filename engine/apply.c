@@ -504,6 +504,7 @@ static int apply_own(struct eng *e, MDB_txn *txn, uint64_t index, const struct e
 int eng__apply_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		   struct eng_result *res)
 {
+	e->removed.len = 0;
 	int rv = apply_own(e, txn, index, cmd, res);
 	if (rv == 0 && cmd->n_items > 0)
 		rv = eng__apply_items(e, txn, index, cmd, res);

@@ -466,9 +466,14 @@ static int group_dismiss(struct eng *e, MDB_txn *txn, uint64_t index, const stru
 		rv = member_ids(e, txn, gid, &ids, &n);
 		if (rv != 0)
 			return rv;
-		for (uint32_t i = 0; i < n && rv == 0; i++)
+		for (uint32_t i = 0; i < n && rv == 0; i++) {
 			rv = eng__member_leave(e, txn, index, cmd->now_ms, gid, ids[i].s,
 					       cs.max_seq, res);
+			/* They still receive the dismiss tip (the items' extra recipients). */
+			if (rv == 0 && ((i > 0 && im_buf_add(&e->removed, "", 1) != 0) ||
+					im_buf_add(&e->removed, ids[i].s.p, ids[i].s.n) != 0))
+				rv = eng__errf(e, -ENOMEM, "dismiss: out of memory");
+		}
 		im_free(ids);
 		if (rv != 0)
 			return rv;

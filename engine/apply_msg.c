@@ -418,6 +418,11 @@ static int items_extra(struct eng *e, const struct eng_cmd *cmd, struct im_buf *
 		       struct im_str *out)
 {
 	*out = empty;
+	if (cmd->type == ENG_CMD_GROUP_DISMISS) {
+		/* group_dismiss (apply_group.c) listed the members it removed. */
+		*out = (struct im_str){e->removed.p, (uint32_t)e->removed.len};
+		return 0;
+	}
 	if (cmd->type != ENG_CMD_GROUP_MEMBERS_REMOVE)
 		return 0;
 	for (uint32_t i = 0; i < cmd->m.group_members_remove.n_users; i++) {
@@ -432,6 +437,9 @@ static int items_extra(struct eng *e, const struct eng_cmd *cmd, struct im_buf *
 /* True if the item is a group item of the group cmd removes members from. */
 static bool item_gets_extra(const struct eng_cmd *cmd, const struct eng_msg_item *it)
 {
+	if (cmd->type == ENG_CMD_GROUP_DISMISS)
+		return it->session_type == 3 &&
+		       im_str_eq(it->group_id, cmd->m.group_dismiss.group_id);
 	return cmd->type == ENG_CMD_GROUP_MEMBERS_REMOVE && it->session_type == 3 &&
 	       im_str_eq(it->group_id, cmd->m.group_members_remove.group_id);
 }

@@ -200,8 +200,9 @@ struct eng_event {
 	/*
 	 * Users who also receive the push besides the item's own recipients,
 	 * their ids separated by one 0x00 byte (empty: none).  The group items
-	 * of a GROUP_MEMBERS_REMOVE command name the removed users here: they
-	 * are no longer members when the push is made (§8.2).
+	 * of a GROUP_MEMBERS_REMOVE command, and of a GROUP_DISMISS with
+	 * delete_member, name the removed users here: they are no longer
+	 * members when the push is made (§8.2).
 	 */
 	struct im_str extra;
 };

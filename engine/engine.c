@@ -333,6 +333,7 @@ void eng_close(struct eng *e)
 		mdb_txn_abort(e->rd.txn);
 	mdb_env_close(e->env);
 	im_buf_free(&e->scratch);
+	im_buf_free(&e->removed);
 	im_buf_free(&e->events);
 	im_free(e);
 }

@@ -115,6 +115,12 @@ struct eng {
 	int mdb_rc;	       /* raw LMDB code last seen by eng__from_mdb() */
 	struct im_buf scratch; /* reused record buffer for apply */
 	/*
+	 * The users a GROUP_DISMISS with delete_member removed, joined by 0x00:
+	 * the extra recipients of its items (apply_msg.c).  Emptied before
+	 * each command.
+	 */
+	struct im_buf removed;
+	/*
 	 * Events (eng_msg.h) serialised back to back in log order (events.c).
 	 * The first events_committed bytes belong to committed batches; the
 	 * rest to the open batch, dropped if it is lost.

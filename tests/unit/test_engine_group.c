@@ -556,6 +556,48 @@ static void dismiss_keeps_or_deletes_members(void **state)
 	assert_int_equal(check_problems(f->e), 0);
 }
 
+static void record_extra(const struct eng_event *ev, void *arg)
+{
+	char *x = arg;
+	size_t n = strlen(x);
+	for (uint32_t i = 0; i < ev->extra.n && n + 2 < 128; i++)
+		x[n++] = ev->extra.p[i] ? ev->extra.p[i] : ',';
+	x[n++] = '|';
+	x[n] = '\0';
+}
+
+/* The removed members still receive the dismiss tip (eng_event.extra). */
+static void dismiss_with_delete_names_removed_users_in_events(void **state)
+{
+	struct fx *f = *state;
+	register_users(f, users);
+	struct eng_cmd c = gcreate_cmd("g", (const char *[]){"a", "b", "c", NULL});
+	expect(f, &c, 0);
+	char extra[128] = "";
+	eng_events_drain(f->e, record_extra, extra);
+	struct eng_msg_item tip = {.conv_id = IM_STR_LIT("n_g"),
+				   .send_id = IM_STR_LIT("a"),
+				   .group_id = IM_STR_LIT("g"),
+				   .session_type = 3,
+				   .content_type = 1511,
+				   .flags = ENG_MSG_NOTIFICATION,
+				   .data = IM_STR_LIT("t")};
+	c = dismiss_cmd("g", false);
+	c.n_items = 1;
+	c.items = &tip;
+	expect(f, &c, 0);
+	extra[0] = '\0';
+	eng_events_drain(f->e, record_extra, extra);
+	assert_string_equal(extra, "|"); /* members are still members */
+	c = dismiss_cmd("g", true);
+	c.n_items = 1;
+	c.items = &tip;
+	expect(f, &c, 0);
+	extra[0] = '\0';
+	eng_events_drain(f->e, record_extra, extra);
+	assert_string_equal(extra, "a,b,c|");
+}
+
 /* ---------------------------------------------------------------- join requests */
 
 static void join_requests_pending_refuse_agree(void **state)
@@ -1080,6 +1122,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(member_set_rejects_change_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(transfer_swaps_roles_and_logs, setup, teardown),
 	    cmocka_unit_test_setup_teardown(dismiss_keeps_or_deletes_members, setup, teardown),
+	    cmocka_unit_test_setup_teardown(dismiss_with_delete_names_removed_users_in_events,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(join_requests_pending_refuse_agree, setup, teardown),
 	    cmocka_unit_test_setup_teardown(members_add_hide_history_sets_min_seq, setup, teardown),
 	    cmocka_unit_test_setup_teardown(conversation_log_follows_rows, setup, teardown),
