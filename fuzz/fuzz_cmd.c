@@ -139,6 +139,36 @@ static void check_views(const struct eng_cmd *c, const uint8_t *d, size_t n)
 		}
 		break;
 	}
+	case ENG_CMD_GROUP_SET:
+		check_view(c->m.group_set.group.group_id, d, n);
+		check_view(c->m.group_set.group.notification, d, n);
+		check_view(c->m.group_set.group.notification_user_id, d, n);
+		break;
+	case ENG_CMD_MEMBER_SET:
+		check_view(c->m.member_set.group_id, d, n);
+		for (uint32_t i = 0; i < c->m.member_set.n_members; i++) {
+			check_view(c->m.member_set.members[i].user_id, d, n);
+			check_view(c->m.member_set.members[i].nickname, d, n);
+			check_view(c->m.member_set.members[i].inviter_user_id, d, n);
+		}
+		break;
+	case ENG_CMD_GROUP_TRANSFER:
+		check_view(c->m.group_transfer.group_id, d, n);
+		check_view(c->m.group_transfer.new_owner, d, n);
+		break;
+	case ENG_CMD_GROUP_REQ_PUT:
+		for (uint32_t i = 0; i < c->m.group_req_put.n_reqs; i++) {
+			check_view(c->m.group_req_put.reqs[i].group_id, d, n);
+			check_view(c->m.group_req_put.reqs[i].user_id, d, n);
+			check_view(c->m.group_req_put.reqs[i].req_msg, d, n);
+			check_view(c->m.group_req_put.reqs[i].inviter_user_id, d, n);
+		}
+		break;
+	case ENG_CMD_GROUP_REQ_RESPOND:
+		check_view(c->m.group_req_respond.group_id, d, n);
+		check_view(c->m.group_req_respond.handler, d, n);
+		check_view(c->m.group_req_respond.handled_msg, d, n);
+		break;
 	default:
 		break;
 	}
