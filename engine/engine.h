@@ -496,9 +496,11 @@ int eng_group_req_scan_user(struct eng_rtxn *r, struct im_str user_id, eng_group
  * belongs to a registered user; members and user_groups agree both ways and
  * each group's member_count is its number of members; friend, blacklist
  * and request rows name registered users, friend_reqs_to and friend_reqs
- * agree both ways, and every version-log entry has a document whose version
- * is at least the entry's.  It reads the committed state (an open batch
- * is not seen). Writes one line per problem to `report` (may be NULL).  Returns the number of
+ * agree both ways, friends_by_friend and friends agree both ways (from
+ * schema 2), group_reqs rows name an existing group and a registered user
+ * and agree both ways with group_reqs_by_user, and every version-log entry
+ * has a document whose version is at least the entry's.  It reads the committed state (an open
+ * batch is not seen). Writes one line per problem to `report` (may be NULL).  Returns the number of
  * problems (0 = consistent) or a negative error.
  */
 int eng_check(struct eng *e, struct im_buf *report);
