@@ -391,6 +391,25 @@ static void group_set_writes_masked_fields_and_logs(void **state)
 	assert_string_equal(since(f->e, ENG_VLOG_CONVERSATION, "b", cv), want);
 	assert_int_equal(vlog_version(f->e, ENG_VLOG_GROUP_MEMBER, "g"), 3);
 	assert_int_equal(check_problems(f->e), 0);
+
+	/* A member without a row (none is required) gets one, with an insert. */
+	MDB_txn *txn;
+	unsigned char k[ENG__CONV_KEY_MAX];
+	assert_int_equal(mdb_txn_begin(eng__env(f->e), NULL, 0, &txn), 0);
+	MDB_val key = {eng__key_join(k, IM_STR_LIT("c"), IM_STR_LIT("sg_g")), k};
+	assert_int_equal(mdb_del(txn, eng__dbi(f->e, ENG__T_CONVS), &key, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	uint64_t cc = vlog_version(f->e, ENG_VLOG_CONVERSATION, "c");
+	c = gset_cmd("g", ENG_GROUP_AT_ANNOUNCE);
+	expect(f, &c, 0);
+	struct eng_conv cr;
+	assert_true(conv_of(f->e, "c", "sg_g", &cr));
+	assert_int_equal(cr.group_at_type, 4);
+	assert_int_equal(cr.conversation_type, 3);
+	assert_true(im_str_eq(cr.group_id, IM_STR_LIT("g")));
+	snprintf(want, sizeof(want), "sg_g:1:%" PRIu64 ";", cc + 1);
+	assert_string_equal(since(f->e, ENG_VLOG_CONVERSATION, "c", cc), want);
+	assert_int_equal(check_problems(f->e), 0);
 }
 
 static void group_set_rejects_change_nothing(void **state)
