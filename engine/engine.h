@@ -464,6 +464,9 @@ int64_t eng_read_seq(struct eng_rtxn *r, struct im_str user_id, struct im_str co
 
 /* Groups: 0 or IM_ENOTFOUND.  member_count is filled.  Views. */
 int eng_group_get(struct eng_rtxn *r, struct im_str group_id, struct eng_group *out);
+/* Every group in groupID order (the CMS search). */
+typedef int (*eng_group_cb)(const struct eng_group *g, void *arg);
+int eng_group_scan(struct eng_rtxn *r, eng_group_cb cb, void *arg);
 int eng_member_get(struct eng_rtxn *r, struct im_str group_id, struct im_str user_id,
 		   struct eng_member *out);
 /* Members of a group in userID order. */
