@@ -26,9 +26,10 @@ struct cfg {
 	int64_t map_max_mb;
 	int64_t snapshot_threshold;
 	int64_t raft_segment_kb;
-	int64_t friend_verify;		 /* 1: 1:1 sends need the receiver as a friend (1303) */
-	int64_t history_for_new_members; /* 0: new group members start after the history */
-	bool secret_configured;		 /* set by the loader: a secret came from file/env/flag */
+	int64_t friend_verify;		  /* 1: 1:1 sends need the receiver as a friend (1303) */
+	int64_t history_for_new_members;  /* 0: new group members start after the history */
+	int64_t notification_reliability; /* 1 online only (default), 2 stored in n_ streams */
+	bool secret_configured;		  /* set by the loader: a secret came from file/env/flag */
 };
 
 /*

@@ -906,6 +906,9 @@ int msg_notification(struct srv *s, enum msg_notif_mode mode, int32_t content_ty
 		     struct im_str group, json_t *tips, const char *op_id, struct msg_notif_bufs *b,
 		     struct eng_msg_item *item)
 {
+	/* notification.yml's reliabilityLevel, one setting for all of them (§8.5). */
+	if (mode == MSG_NOTIF_STREAM_ONLINE && s->cfg && s->cfg->notification_reliability == 2)
+		mode = MSG_NOTIF_STREAM;
 	int64_t now = s->now_ms();
 	struct im_buf inner = {0}, outer = {0};
 	int rv = json_go_dump(tips, &inner);
