@@ -309,6 +309,8 @@ class JoinRequestTest(GroupBase):
         self.assertEqual([x["groupInfo"]["groupID"] for x in mine["groupRequests"]], ["j1"])
         self.assertEqual(self.lists("jb", "fromUserID", "get_recv_group_applicationList"),
                          {"total": 0, "groupRequests": None})
+        self.assertEqual(self.ok("get_group_application_unhandled_count", {"userID": "jo", "time": 0}, "jo"),
+                         {"count": 0})
         spec = self.ok("get_specified_user_group_request_info", {"groupID": "j1", "userID": "jc"}, "jc")
         self.assertEqual(spec["total"], 1)
         self.assertCode(self.post("get_specified_user_group_request_info", {"groupID": "j1", "userID": "jc"},
@@ -320,6 +322,10 @@ class JoinRequestTest(GroupBase):
                 "jd")
         self.assertCode(self.post("group_application_response", {"groupID": "j1", "fromUserID": "jd",
                                                                  "handleResult": 1}, "jb"), 1002)
+        self.assertEqual(self.ok("get_group_application_unhandled_count", {"userID": "ja", "time": 0}, "ja"),
+                         {"count": 1})
+        self.assertEqual(self.ok("get_group_application_unhandled_count", {"userID": "jb", "time": 0}, "jb"),
+                         {"count": 0})
         self.assertCode(self.post("group_application_response", {"groupID": "j1", "fromUserID": "je",
                                                                  "handleResult": 1}, "jo"), 1004)
         self.assertCode(self.post("group_application_response", {"groupID": "j1", "fromUserID": "jd",
