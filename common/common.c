@@ -190,3 +190,35 @@ uint32_t im_crc32(uint32_t crc, const void *data, size_t n)
 	/* zlib's CRC-32 (IEEE); n is bounded by the callers' record limits. */
 	return (uint32_t)crc32(crc, data, (uInt)n);
 }
+
+int im_b64_encode(struct im_buf *out, const void *p, size_t n)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	if (n > (SIZE_MAX - 8) / 4 * 3)
+		return -ENOMEM;
+	size_t need = (n + 2) / 3 * 4;
+	if (im_buf_reserve(out, need + 1) != 0)
+		return -ENOMEM;
+	const unsigned char *s = p;
+	char *d = out->p + out->len;
+	size_t i = 0;
+	for (; i + 3 <= n; i += 3, d += 4) {
+		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
+		d[0] = tab[v >> 18];
+		d[1] = tab[(v >> 12) & 63];
+		d[2] = tab[(v >> 6) & 63];
+		d[3] = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
+		d[0] = tab[v >> 18];
+		d[1] = tab[(v >> 12) & 63];
+		d[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		d[3] = '=';
+		d += 4;
+	}
+	*d = '\0';
+	out->len += need;
+	return 0;
+}

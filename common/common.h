@@ -111,6 +111,16 @@ int64_t im_now_ms(void);
 /* CRC-32 (zlib) of a buffer, continuing from crc (start with 0). */
 uint32_t im_crc32(uint32_t crc, const void *data, size_t n);
 
+/*
+ * Appends the standard base64 (RFC 4648 section 4, padded) of p[0..n) to
+ * out, NUL-terminated (the NUL not counted in out->len).  0, or -ENOMEM.
+ * Table-driven on purpose: mbedTLS's coder is constant-time (meant for key
+ * material) and cost 8-28 % of the server's CPU on message traffic
+ * (docs/benchmarks.md); message bodies need no side-channel protection.
+ * Decoding stays with mbedTLS (smaller inputs, strict checks around it).
+ */
+int im_b64_encode(struct im_buf *out, const void *p, size_t n);
+
 /* Fills buf with n bytes from the kernel's random source.  0 or -errno. */
 int im_random(void *buf, size_t n);
 

@@ -27,17 +27,7 @@ static bool b64_std_char(unsigned char c)
 
 int env_b64_encode(const void *p, size_t n, struct im_buf *out)
 {
-	if (n > (SIZE_MAX - 8) / 4 * 3)
-		return -ENOMEM;
-	size_t need = (n + 2) / 3 * 4, olen = 0;
-	int rc = im_buf_reserve(out, need + 1);
-	if (rc != 0)
-		return rc;
-	if (mbedtls_base64_encode((unsigned char *)out->p + out->len, need + 1, &olen, p, n) != 0)
-		return IM_EINVAL;
-	out->len += olen;
-	out->p[out->len] = '\0';
-	return 0;
+	return im_b64_encode(out, p, n);
 }
 
 /*

@@ -334,15 +334,7 @@ int pb_push_messages(struct im_buf *out, bool notification, struct im_str conv_i
 
 int pb_base64_std_encode(const void *p, size_t n, struct im_buf *out)
 {
-	size_t need = (n + 2) / 3 * 4 + 1, olen = 0;
-	int rc = im_buf_reserve(out, need);
-	if (rc != 0)
-		return rc;
-	if (mbedtls_base64_encode((unsigned char *)out->p + out->len, need, &olen, p, n) != 0)
-		return IM_ETOOBIG; /* only when n is near SIZE_MAX */
-	out->len += olen;
-	out->p[out->len] = '\0'; /* mbedTLS writes none for n == 0 */
-	return 0;
+	return im_b64_encode(out, p, n);
 }
 
 int pb_base64_std_decode(const char *s, size_t n, struct im_buf *out)

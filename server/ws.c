@@ -21,6 +21,13 @@
  *    and has not completed yet; frames the kernel took immediately never
  *    count.  A data frame sent while `pending` is at the limit closes the
  *    connection (WS_CLOSE_SLOW).
+ * 7. Write coalescing: data frames wait in `outq` until the connection's
+ *    prepare handle runs (once per loop iteration, just before libuv polls),
+ *    which hands all of them to one uv_write() (one writev): the 1003 reply
+ *    and the pushes made in the same iteration leave in one system call.
+ *    At most WS_OUTQ_MAX frames wait (a burst is written at once).  Frames in
+ *    `outq` are written before the close frame (close_with), and dropped
+ *    when the connection is aborted.
  *
  * State diagram:
  *
@@ -43,16 +50,20 @@
 
 enum ws_state { ST_OPEN, ST_CLOSING, ST_CLOSED };
 
+#define WS_OUTQ_MAX 64 /* data frames coalesced into one write at most */
+
 struct ws_wreq {
 	uv_write_t w;
 	struct ws_conn *c;
-	struct ws_buf *b;
-	bool pending; /* counted in c->pending */
+	unsigned pending; /* frames of this request counted in c->pending */
+	unsigned n;
+	struct ws_buf *b[]; /* n frames */
 };
 
 struct ws_conn {
 	uv_tcp_t *tcp; /* NULL for a test connection */
 	uv_timer_t timer;
+	uv_prepare_t prep; /* writes outq (invariant 7) */
 	uv_shutdown_t shut;
 	int handles; /* libuv handles not yet closed */
 	wslay_event_context_ptr ctx;
@@ -60,12 +71,14 @@ struct ws_conn {
 	struct ws_ops ops;
 	void *arg;
 	enum ws_state state;
-	bool notified;	  /* on_closing ran */
-	bool shutting;	  /* uv_shutdown requested (our close frame is queued) */
-	bool shut_done;	  /* ... and completed: every frame was written */
-	bool peer_done;	  /* the peer's close frame or EOF arrived, or reading stopped */
-	int depth;	  /* inside process_input() */
-	unsigned pending; /* frames libuv holds unwritten (invariant 6) */
+	bool notified;	      /* on_closing ran */
+	bool shutting;	      /* uv_shutdown requested (our close frame is queued) */
+	bool shut_done;	      /* ... and completed: every frame was written */
+	bool peer_done;	      /* the peer's close frame or EOF arrived, or reading stopped */
+	int depth;	      /* inside process_input() */
+	unsigned pending;     /* frames libuv holds unwritten (invariant 6) */
+	struct ws_buf **outq; /* data frames waiting for the prepare handle (invariant 7) */
+	unsigned outq_n, outq_cap;
 	uint64_t deadline, next_ping, close_deadline;
 	const uint8_t *in;
 	size_t in_len;
@@ -183,55 +196,116 @@ static void on_write(uv_write_t *w, int status)
 {
 	struct ws_wreq *r = (struct ws_wreq *)w;
 	struct ws_conn *c = r->c;
-	if (r->pending)
-		c->pending--;
-	ws_buf_unref(r->b);
+	c->pending -= r->pending;
+	for (unsigned i = 0; i < r->n; i++)
+		ws_buf_unref(r->b[i]);
 	im_free(r);
 	if (status < 0 && status != UV_ECANCELED && c->state != ST_CLOSED)
 		ws_conn_abort(c, WS_CLOSE_ERROR);
 }
 
-static int write_buf(struct ws_conn *c, struct ws_buf *b)
+/* Hands frames b[0..n) to one uv_write() (taking a reference each); 0 or an error (aborted). */
+static int write_bufs(struct ws_conn *c, struct ws_buf *const *b, unsigned n)
 {
 	if (c->tcp == NULL) {
-		c->twrite(c->twarg, b->data, b->len);
+		for (unsigned i = 0; i < n; i++)
+			c->twrite(c->twarg, b[i]->data, b[i]->len);
 		return 0;
 	}
-	struct ws_wreq *r = im_malloc(sizeof(*r));
-	if (r == NULL) {
+	uv_buf_t small[16], *ub = n <= 16 ? small : im_malloc(n * sizeof(*ub));
+	struct ws_wreq *r = im_malloc(sizeof(*r) + n * sizeof(r->b[0]));
+	if (r == NULL || ub == NULL) {
+		im_free(r);
+		if (ub != small)
+			im_free(ub);
 		ws_conn_abort(c, WS_CLOSE_ERROR);
 		return -ENOMEM;
 	}
 	r->c = c;
-	r->b = b;
-	r->pending = false;
-	ws_buf_ref(b);
-	uv_buf_t ub = uv_buf_init((char *)b->data, (unsigned)b->len);
-	int rv = uv_write(&r->w, (uv_stream_t *)c->tcp, &ub, 1, on_write);
+	r->n = n;
+	r->pending = 0;
+	for (unsigned i = 0; i < n; i++) {
+		r->b[i] = b[i];
+		ws_buf_ref(b[i]);
+		ub[i] = uv_buf_init((char *)b[i]->data, (unsigned)b[i]->len);
+	}
+	int rv = uv_write(&r->w, (uv_stream_t *)c->tcp, ub, n, on_write);
+	if (ub != small)
+		im_free(ub);
 	if (rv != 0) {
-		ws_buf_unref(b);
+		for (unsigned i = 0; i < n; i++)
+			ws_buf_unref(b[i]);
 		im_free(r);
 		ws_conn_abort(c, WS_CLOSE_ERROR);
 		return rv;
 	}
 	/* libuv writes at once when it can; what is left waits for the socket. */
 	if (uv_stream_get_write_queue_size((uv_stream_t *)c->tcp) > 0) {
-		r->pending = true;
-		c->pending++;
+		r->pending = n;
+		c->pending += n;
 	}
 	return 0;
+}
+
+static int write_buf(struct ws_conn *c, struct ws_buf *b)
+{
+	return write_bufs(c, &b, 1);
+}
+
+/* Drops the frames waiting in outq (their references). */
+static void outq_drop(struct ws_conn *c)
+{
+	for (unsigned i = 0; i < c->outq_n; i++)
+		ws_buf_unref(c->outq[i]);
+	c->outq_n = 0;
+}
+
+/* Writes the frames waiting in outq, in order, with one uv_write(). */
+static void outq_write(struct ws_conn *c)
+{
+	if (c->outq_n == 0)
+		return;
+	if (c->tcp)
+		uv_prepare_stop(&c->prep);
+	unsigned n = c->outq_n;
+	c->outq_n = 0;
+	(void)write_bufs(c, c->outq, n); /* aborts the connection on failure */
+	for (unsigned i = 0; i < n; i++)
+		ws_buf_unref(c->outq[i]);
+}
+
+static void on_prepare(uv_prepare_t *p)
+{
+	outq_write(p->data);
 }
 
 int ws_conn_send(struct ws_conn *c, struct ws_buf *b)
 {
 	if (c->state != ST_OPEN)
 		return IM_ESHUTDOWN;
-	if (c->tcp && c->pending >= c->o.send_queue) {
+	if (c->tcp == NULL)
+		return write_buf(c, b) == 0 ? 0 : IM_ESHUTDOWN;
+	if (c->pending >= c->o.send_queue) {
 		ws_conn_abort(c, WS_CLOSE_SLOW);
 		return IM_EFULL;
 	}
-	int rv = write_buf(c, b);
-	return rv == 0 ? 0 : IM_ESHUTDOWN;
+	if (c->outq_n == c->outq_cap) {
+		unsigned cap = c->outq_cap ? c->outq_cap * 2 : 8;
+		struct ws_buf **q = im_realloc(c->outq, cap * sizeof(*q));
+		if (q == NULL) {
+			ws_conn_abort(c, WS_CLOSE_ERROR);
+			return IM_ESHUTDOWN;
+		}
+		c->outq = q;
+		c->outq_cap = cap;
+	}
+	ws_buf_ref(b);
+	c->outq[c->outq_n++] = b;
+	if (c->outq_n == 1)
+		uv_prepare_start(&c->prep, on_prepare);
+	else if (c->outq_n == WS_OUTQ_MAX)
+		outq_write(c); /* a burst: write now, keep coalescing after it */
+	return c->state == ST_OPEN ? 0 : IM_ESHUTDOWN;
 }
 
 int ws_conn_send_text(struct ws_conn *c, const char *text, size_t len)
@@ -303,6 +377,9 @@ static void close_with(struct ws_conn *c, uint16_t code, enum ws_close_reason wh
 {
 	if (c->state != ST_OPEN)
 		return;
+	outq_write(c); /* the data frames go before the close frame (invariant 7) */
+	if (c->state != ST_OPEN)
+		return; /* the write failed: aborted */
 	set_closing(c, why);
 	if (c->state == ST_CLOSED)
 		return; /* on_closing aborted it */
@@ -511,6 +588,8 @@ static void destroy(struct ws_conn *c)
 		c->ops.on_free(c, c->arg);
 	wslay_event_context_free(c->ctx);
 	im_buf_free(&c->ctl);
+	outq_drop(c);
+	im_free(c->outq);
 	im_free(c->rest);
 	im_free(c->tcp);
 	im_free(c);
@@ -528,12 +607,15 @@ static void close_handles(struct ws_conn *c)
 	if (c->state == ST_CLOSED)
 		return;
 	c->state = ST_CLOSED;
+	outq_drop(c);
 	if (c->tcp == NULL)
 		return;
 	uv_read_stop((uv_stream_t *)c->tcp);
 	uv_close((uv_handle_t *)c->tcp, on_handle_closed);
 	uv_timer_stop(&c->timer);
 	uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+	uv_prepare_stop(&c->prep);
+	uv_close((uv_handle_t *)&c->prep, on_handle_closed);
 }
 
 static void apply_defaults(struct ws_opts *o)
@@ -590,9 +672,11 @@ int ws_conn_new(uv_tcp_t *tcp, const char *rest, size_t rest_len, const struct w
 	}
 	uv_timer_init(tcp->loop, &c->timer);
 	c->timer.data = c;
+	uv_prepare_init(tcp->loop, &c->prep);
+	c->prep.data = c;
 	c->tcp = tcp;
 	tcp->data = c;
-	c->handles = 2;
+	c->handles = 3;
 	*out = c;
 	return 0;
 }
