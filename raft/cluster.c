@@ -11,6 +11,13 @@
  *     stall this node's apply until storage recovers (toolchain.md).
  *  4. A snapshot marker names index I only after eng_sync() made the engine
  *     durable up to I, so dropping log entries up to I loses nothing.
+ *  5. Restoring a marker at I ahead of the engine succeeds only once the
+ *     install hook has put in place an engine whose applied index is >= I
+ *     (a copy of a peer's committed state, whose entries are committed and
+ *     so identical here); the engine then skips the entries up to its own
+ *     index when raft applies them (invariant 2).
+ *  6. A wait (clu_wait_applied) fires only after an engine commit covering
+ *     its index, so whoever it answers reads the write on this node.
  *
  * States of this glue:
  *   STARTING --(leader and barrier applied)--> READY --(clu_close)--> CLOSING
@@ -37,7 +44,10 @@ struct clu {
 	uv_timer_t start_timer; /* polls for leadership until ready */
 	struct raft_barrier barrier;
 	struct clu_req *done_head, *done_tail; /* applied, waiting for the flush */
-	struct eng_result last_res;	       /* result of the entry being applied */
+	struct clu_wait *waits;		       /* waiting for an engine index */
+	int (*install)(struct clu *c, uint64_t index, struct eng **eng, void *arg);
+	uint64_t snapshot_index;
+	struct eng_result last_res; /* result of the entry being applied */
 	uint64_t id;
 	bool ready;
 	bool barrier_pending;
@@ -108,6 +118,7 @@ static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsign
 	}
 	im_put_be64(b->base, SNAP_MAGIC);
 	im_put_be64((unsigned char *)b->base + 8, eng_applied_index(c->eng));
+	c->snapshot_index = eng_applied_index(c->eng);
 	*bufs = b;
 	*n_bufs = 1;
 	IM_DEBUG("snapshot marker at index %llu", (unsigned long long)eng_applied_index(c->eng));
@@ -124,11 +135,21 @@ static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	uint64_t index = im_get_be64((unsigned char *)buf->base + 8);
 	uint64_t applied = eng_applied_index(c->eng);
 	if (index > applied) {
-		/* The data behind the marker is not here: a follower install. */
-		IM_ERROR("restore: snapshot at %llu is ahead of the engine at %llu",
-			 (unsigned long long)index, (unsigned long long)applied);
-		return RAFT_CORRUPT;
+		/* The data behind the marker is not here: a follower install (invariant 5). */
+		IM_INFO("restore: snapshot at %llu is ahead of the engine at %llu: installing",
+			(unsigned long long)index, (unsigned long long)applied);
+		if (c->install == NULL || c->install(c, index, &c->eng, c->arg) != 0)
+			return RAFT_IOERR;
+		if (eng_applied_index(c->eng) < index) {
+			IM_ERROR("restore: the installed engine is at %llu, behind %llu",
+				 (unsigned long long)eng_applied_index(c->eng),
+				 (unsigned long long)index);
+			return RAFT_IOERR;
+		}
+		IM_INFO("restore: engine installed at index %llu",
+			(unsigned long long)eng_applied_index(c->eng));
 	}
+	c->snapshot_index = index;
 	raft_free(buf->base);
 	return 0;
 }
@@ -150,6 +171,7 @@ static void finish(struct clu_req *req, int status)
 static void apply_cb(struct raft_apply *ar, int status, void *result)
 {
 	struct clu_req *req = ar->data;
+	req->index = ar->index;
 	if (status == 0 && result != NULL)
 		req->res = *(struct eng_result *)result;
 	finish(req, clu__from_raft(status));
@@ -180,6 +202,17 @@ static void check_cb(uv_check_t *h)
 		if (c->done_head == NULL)
 			c->done_tail = NULL;
 		req->cb(req, req->status, req->status == 0 ? &req->res : NULL);
+	}
+	/* Forwarded writes applied on the leader, now committed here (invariant 6). */
+	uint64_t applied = eng_dirty(c->eng) ? 0 : eng_applied_index(c->eng);
+	for (struct clu_wait **pw = &c->waits; *pw;) {
+		struct clu_wait *w = *pw;
+		if (w->index > applied && !c->closing) {
+			pw = &w->next;
+			continue;
+		}
+		*pw = w->next;
+		w->cb(w, w->index > applied ? IM_ESHUTDOWN : 0);
 	}
 	/* Pushes after answers: the ack of a send precedes its push (§4.5). */
 	eng_events_drain(c->eng, c->on_event ? c->on_event : ignore_event, c->arg);
@@ -215,6 +248,44 @@ int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len,
 	return 0;
 }
 
+void clu_wait_applied(struct clu *c, struct clu_wait *w, uint64_t index,
+		      void (*cb)(struct clu_wait *w, int status))
+{
+	w->index = index;
+	w->cb = cb;
+	w->next = c->waits;
+	c->waits = w;
+}
+
+void clu_wait_cancel(struct clu *c, struct clu_wait *w)
+{
+	for (struct clu_wait **pw = &c->waits; *pw; pw = &(*pw)->next)
+		if (*pw == w) {
+			*pw = w->next;
+			return;
+		}
+}
+
+bool clu_is_leader(struct clu *c)
+{
+	return !c->closing && raft_state(&c->raft) == RAFT_LEADER;
+}
+
+uint64_t clu_leader_id(struct clu *c)
+{
+	raft_id id = 0;
+	const char *addr;
+	if (c->closing)
+		return 0;
+	raft_leader(&c->raft, &id, &addr);
+	return id;
+}
+
+struct eng *clu_engine(struct clu *c)
+{
+	return c->eng;
+}
+
 /* ---------------------------------------------------------------- start */
 
 static void barrier_cb(struct raft_barrier *b, int status)
@@ -241,6 +312,21 @@ static void start_timer_cb(uv_timer_t *t)
 	struct clu *c = t->data;
 	if (c->ready || c->barrier_pending || c->closing)
 		return;
+	if (raft_state(&c->raft) == RAFT_FOLLOWER) {
+		/* A follower serves once it knows a leader and has applied what it knows committed.
+		 */
+		if (clu_leader_id(c) == 0 || c->raft.last_applied < c->raft.commit_index ||
+		    eng_dirty(c->eng))
+			return;
+		c->ready = true;
+		uv_timer_stop(&c->start_timer);
+		IM_INFO("raft node %llu ready as a follower of %llu at index %llu",
+			(unsigned long long)c->id, (unsigned long long)clu_leader_id(c),
+			(unsigned long long)c->raft.last_applied);
+		if (c->on_ready)
+			c->on_ready(c, c->arg);
+		return;
+	}
 	if (raft_state(&c->raft) != RAFT_LEADER)
 		return;
 	c->barrier.data = c;
@@ -282,6 +368,7 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	c->id = o->id ? o->id : 1;
 	c->on_ready = o->on_ready;
 	c->on_event = o->on_event;
+	c->install = o->install;
 	c->arg = o->arg;
 	snprintf(c->addr, sizeof(c->addr), "%s", o->addr);
 
@@ -290,9 +377,10 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 		snprintf(err, errlen, "raft_uv_tcp_init: %s", raft_strerror(rv));
 		goto err_after_alloc;
 	}
-	rv = raft_uv_tcp_set_bind_address(&c->transport, c->addr);
+	const char *bind = o->bind_addr ? o->bind_addr : c->addr;
+	rv = raft_uv_tcp_set_bind_address(&c->transport, bind);
 	if (rv != 0) {
-		snprintf(err, errlen, "raft bind address %s: %s", c->addr, raft_strerror(rv));
+		snprintf(err, errlen, "raft bind address %s: %s", bind, raft_strerror(rv));
 		goto err_after_transport;
 	}
 	rv = raft_uv_init(&c->io, c->loop, o->dir, &c->transport);
@@ -315,10 +403,25 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	}
 	raft_set_snapshot_threshold(&c->raft, o->snapshot_threshold ? o->snapshot_threshold : 8192);
 	raft_set_snapshot_trailing(&c->raft, o->snapshot_trailing ? o->snapshot_trailing : 2048);
+	unsigned et = o->election_timeout_ms ? o->election_timeout_ms : 1000;
+	raft_set_election_timeout(&c->raft, et);
+	raft_set_heartbeat_timeout(&c->raft, et / 10 ? et / 10 : 1);
+	/*
+	 * Pre-vote (Raft thesis §9.6): a node that was cut off or blocked (for
+	 * instance while installing an engine copy) does not raise the term and
+	 * depose a healthy leader when it comes back.
+	 */
+	raft_set_pre_vote(&c->raft, true);
 
+	/* The same member list on every node gives the same bootstrap configuration. */
 	struct raft_configuration conf;
 	raft_configuration_init(&conf);
-	rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
+	if (o->n_members == 0)
+		rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
+	else
+		for (unsigned i = 0; i < o->n_members && rv == 0; i++)
+			rv = raft_configuration_add(&conf, o->members[i].id, o->members[i].addr,
+						    RAFT_VOTER);
 	if (rv == 0)
 		rv = raft_bootstrap(&c->raft, &conf);
 	raft_configuration_close(&conf);
@@ -367,9 +470,29 @@ void clu_get_status(struct clu *c, struct clu_status *out)
 	out->leader_id = leader;
 	out->term = c->raft.current_term;
 	out->last_index = raft_last_index(&c->raft);
+	out->commit_index = c->raft.commit_index;
 	out->applied_index = raft_last_applied(&c->raft);
+	out->engine_index = eng_applied_index(c->eng);
+	out->snapshot_index = c->snapshot_index;
 	out->state = raft_state(&c->raft);
 	out->ready = c->ready;
+	/*
+	 * The configuration and, on the leader, each follower's match index come
+	 * from struct raft's fields (raft.h declares them; 0.15 has no accessor).
+	 */
+	const struct raft_configuration *conf = &c->raft.configuration;
+	for (unsigned i = 0; i < conf->n && i < CLU_MAX_MEMBERS; i++) {
+		struct clu_member_status *m = &out->members[out->n_members++];
+		m->id = conf->servers[i].id;
+		snprintf(m->addr, sizeof(m->addr), "%s", conf->servers[i].address);
+		m->role = conf->servers[i].role;
+		if (out->state == RAFT_LEADER && c->raft.leader_state.progress != NULL) {
+			m->match_known = true;
+			m->match_index = m->id == c->id
+					     ? out->last_index
+					     : c->raft.leader_state.progress[i].match_index;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- close */
