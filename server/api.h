@@ -70,6 +70,14 @@ struct srv {
 	 */
 	void (*on_kick)(struct srv *s, struct im_str user_id, int32_t platform_id,
 			struct im_str keep_token);
+	/*
+	 * Called after this node closed its connections of (user_id,
+	 * platform_id; 0 = every platform) but those holding keep_token (empty:
+	 * none), on /auth/force_logout and on a multi-login kick: a cluster
+	 * closes the other nodes' connections too.  NULL: nothing.
+	 */
+	void (*kick_remote)(struct srv *s, struct im_str user_id, int32_t platform_id,
+			    struct im_str keep_token);
 };
 
 /* The authenticated caller of a request. */

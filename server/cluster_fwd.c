@@ -19,6 +19,8 @@
  */
 #include "cluster_node.h"
 
+#include "gateway.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,9 +57,12 @@ struct fconn {
 	struct fwd_op *sent_head, *sent_tail;
 };
 
+struct bcast;
+
 struct node {
 	struct srv *s;
 	uv_timer_t timer;
+	struct bcast *bcasts; /* fire-and-forget requests in flight */
 	struct fconn *conn;
 	struct fwd_op *queue_head, *queue_tail;
 	struct fwd_op *waiting;
@@ -509,6 +514,139 @@ int node_start(struct srv *s, struct node **out)
 	return 0;
 }
 
+/* ---------------------------------------------------------------- broadcasts */
+
+/* One fire-and-forget request to one peer; the answer is read and dropped. */
+struct bcast {
+	struct bcast *next;
+	struct node *n;
+	uv_tcp_t tcp;
+	uv_connect_t creq;
+	uv_write_t w;
+	struct im_buf req;
+	bool closing;
+};
+
+static void bcast_closed(uv_handle_t *h)
+{
+	struct bcast *b = h->data;
+	im_buf_free(&b->req);
+	im_free(b);
+}
+
+static void bcast_close(struct bcast *b)
+{
+	if (b->closing)
+		return;
+	b->closing = true;
+	for (struct bcast **p = &b->n->bcasts; *p; p = &(*p)->next)
+		if (*p == b) {
+			*p = b->next;
+			break;
+		}
+	uv_close((uv_handle_t *)&b->tcp, bcast_closed);
+}
+
+static void bcast_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+	IM_UNUSED(buf);
+	if (nread < 0)
+		bcast_close(st->data); /* the peer answered and closed (Connection: close) */
+}
+
+static void bcast_written(uv_write_t *w, int status)
+{
+	struct bcast *b = w->data;
+	if (status != 0)
+		bcast_close(b);
+}
+
+static void bcast_connected(uv_connect_t *cr, int status)
+{
+	struct bcast *b = cr->data;
+	if (b->closing)
+		return;
+	uv_buf_t ub = uv_buf_init(b->req.p, (unsigned)b->req.len);
+	b->w.data = b;
+	if (status != 0 || uv_write(&b->w, (uv_stream_t *)&b->tcp, &ub, 1, bcast_written) != 0 ||
+	    uv_read_start((uv_stream_t *)&b->tcp, alloc_cb, bcast_read) != 0)
+		bcast_close(b);
+}
+
+static void bcast_one(struct node *n, const char *addr, const char *label,
+		      const struct im_buf *body)
+{
+	char host[128];
+	struct sockaddr_in sa;
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
+		return;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	if (uv_ip4_addr(host, atoi(colon + 1), &sa) != 0)
+		return;
+	struct bcast *b = im_calloc(1, sizeof(*b));
+	if (b == NULL)
+		return;
+	char mac[65];
+	node_auth(n->s->secret, label, body->p, body->len, mac);
+	if (im_buf_printf(&b->req,
+			  "POST /cluster/node/%s HTTP/1.1\r\nHost: imlog\r\nConnection: close\r\n"
+			  "Content-Type: application/octet-stream\r\nX-Imlog-Node: %lld\r\n"
+			  "X-Imlog-Auth: %s\r\nContent-Length: %zu\r\n\r\n",
+			  label, (long long)n->s->cfg->node_id, mac, body->len) != 0 ||
+	    im_buf_add(&b->req, body->p, body->len) != 0) {
+		im_buf_free(&b->req);
+		im_free(b);
+		return;
+	}
+	b->n = n;
+	uv_tcp_init(n->s->loop, &b->tcp);
+	b->tcp.data = b;
+	b->creq.data = b;
+	b->next = n->bcasts;
+	n->bcasts = b;
+	if (uv_tcp_connect(&b->creq, &b->tcp, (const struct sockaddr *)&sa, bcast_connected) != 0)
+		bcast_close(b);
+}
+
+void node_kick_remote(struct srv *s, struct im_str user_id, int32_t platform_id,
+		      struct im_str keep_token)
+{
+	struct node *n = s->node;
+	if (n == NULL || n->closing)
+		return;
+	struct im_buf body = {0};
+	if (im_buf_printf(&body, "%d\n%.*s\n%.*s", (int)platform_id, (int)user_id.n, user_id.p,
+			  (int)keep_token.n, keep_token.p ? keep_token.p : "") != 0) {
+		im_buf_free(&body);
+		return;
+	}
+	for (int i = 0; i < s->cfg->n_api_members; i++)
+		if (s->cfg->api_members[i].id != s->cfg->node_id)
+			bcast_one(n, s->cfg->api_members[i].addr, "kick", &body);
+	im_buf_free(&body);
+}
+
+/* POST /cluster/node/kick: "platform\nuser\nkeep_token". */
+static void kick_serve(struct srv *s, struct http_req *h)
+{
+	if (!node__auth_ok(s, h, "kick", h->body, h->body_len))
+		return;
+	const char *p = h->body, *end = h->body + h->body_len;
+	const char *nl1 = memchr(p, '\n', h->body_len);
+	const char *nl2 = nl1 ? memchr(nl1 + 1, '\n', (size_t)(end - nl1 - 1)) : NULL;
+	if (nl2 == NULL) {
+		http_respond(h, 400, "text/plain", NULL, "bad kick\n", 9);
+		return;
+	}
+	struct im_str user = {nl1 + 1, (uint32_t)(nl2 - nl1 - 1)};
+	struct im_str keep = {nl2 + 1, (uint32_t)(end - nl2 - 1)};
+	if (s->gw)
+		gw_kick_except(s->gw, user, (int32_t)atoi(p), keep);
+	http_respond(h, 200, "text/plain", NULL, "ok\n", 3);
+}
+
 static void timer_closed(uv_handle_t *h)
 {
 	im_free(h->data);
@@ -520,6 +658,8 @@ void node_close(struct node *n)
 	n->pumping = false;
 	pump(n); /* fails everything queued or waiting */
 	conn_drop(n, "shutting down");
+	while (n->bcasts)
+		bcast_close(n->bcasts);
 	uv_close((uv_handle_t *)&n->timer, timer_closed);
 }
 
@@ -583,6 +723,10 @@ void node_handle(struct srv *s, struct http_req *h)
 {
 	if (im_str_eq(h->path, IM_STR_LIT("/cluster/node/snapshot"))) {
 		node__snapshot_serve(s, h);
+		return;
+	}
+	if (im_str_eq(h->path, IM_STR_LIT("/cluster/node/kick")) && h->error == 0) {
+		kick_serve(s, h);
 		return;
 	}
 	if (!im_str_eq(h->path, IM_STR_LIT("/cluster/node/forward")) || h->error != 0) {

@@ -42,6 +42,15 @@ void node_close(struct node *n);
  */
 int node_propose(struct srv *s, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb);
 
+/*
+ * The srv->kick_remote hook of a cluster: tells every other node to close its
+ * connections of (user, platform; 0 = all) but those holding keep_token, with
+ * POST /cluster/node/kick (fire and forget: a node that is down has no
+ * connections, and the token is kicked in the replicated engine anyway).
+ */
+void node_kick_remote(struct srv *s, struct im_str user_id, int32_t platform_id,
+		      struct im_str keep_token);
+
 /* Answers a request under /cluster/node/ (called by api_handle). */
 void node_handle(struct srv *s, struct http_req *h);
 

@@ -469,6 +469,7 @@ static int cmd_serve(int argc, char **argv)
 			return 1;
 		}
 		a.srv.node = a.node;
+		a.srv.kick_remote = node_kick_remote;
 	}
 	uv_signal_init(&a.loop, &a.sigterm);
 	uv_signal_init(&a.loop, &a.sigint);
