@@ -38,9 +38,12 @@ def wait_for(cond, what, deadline=DEADLINE):
 class Node(harness.Server):
     """One member: fixed ports (peers must know them before it starts)."""
 
-    def __init__(self, cluster, node_id, api_port, ws_port, raft_port, args=()):
+    def __init__(self, cluster, node_id, api_port, ws_port, raft_port, args=(), host="127.0.0.1",
+                 netns=None):
         super().__init__(data_dir=tempfile.mkdtemp(prefix="imlog-clu%d-" % node_id),
                          secret=cluster.secret, args=args)
+        self.host = host
+        self.netns = netns
         self.own_dir = True
         self.cluster = cluster
         self.node_id = node_id
@@ -51,11 +54,12 @@ class Node(harness.Server):
     def launch(self):
         if self.proc and self.proc.stdout:
             self.proc.stdout.close()
-        cmd = [harness.IMLOG_BIN, "serve", "--data-dir", self.data_dir,
+        cmd = (["ip", "netns", "exec", self.netns] if self.netns else []) + [
+               harness.IMLOG_BIN, "serve", "--data-dir", self.data_dir,
                "--node-id", str(self.node_id),
-               "--api-addr", "127.0.0.1:%d" % self.api_port,
-               "--ws-addr", "127.0.0.1:%d" % self.ws_port,
-               "--raft-addr", "127.0.0.1:%d" % self.raft_port,
+               "--api-addr", "%s:%d" % (self.host, self.api_port),
+               "--ws-addr", "%s:%d" % (self.host, self.ws_port),
+               "--raft-addr", "%s:%d" % (self.host, self.raft_port),
                "--cluster", self.cluster.members, "--cluster-api", self.cluster.api_members,
                "--secret", self.secret, "--raft-segment-kb", "256",
                "--election-timeout-ms", "1000"] + self.args
@@ -94,13 +98,17 @@ class Node(harness.Server):
 
 
 class Cluster:
-    def __init__(self, n=3, args=(), log_dir=None):
+    """n nodes on loopback ports, or (hosts, netns given) node i on hosts[i] inside netns[i]."""
+
+    def __init__(self, n=3, args=(), log_dir=None, hosts=None, netns=None):
         self.secret = "cluster-secret-" + os.urandom(6).hex()
         self.log_dir = log_dir or tempfile.mkdtemp(prefix="imlog-clulogs-")
-        ports = distinct_ports(3 * n)
-        self.members = ",".join("%d@127.0.0.1:%d" % (i + 1, ports[3 * i + 2]) for i in range(n))
-        self.api_members = ",".join("%d@127.0.0.1:%d" % (i + 1, ports[3 * i]) for i in range(n))
-        self.nodes = [Node(self, i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], args)
+        hosts = hosts or ["127.0.0.1"] * n
+        ports = distinct_ports(3 * n) if netns is None else [17002, 17001, 17003] * n
+        self.members = ",".join("%d@%s:%d" % (i + 1, hosts[i], ports[3 * i + 2]) for i in range(n))
+        self.api_members = ",".join("%d@%s:%d" % (i + 1, hosts[i], ports[3 * i]) for i in range(n))
+        self.nodes = [Node(self, i + 1, ports[3 * i], ports[3 * i + 1], ports[3 * i + 2], args,
+                           hosts[i], netns[i] if netns else None)
                       for i in range(n)]
 
     def start(self):
