@@ -24,6 +24,8 @@
  */
 #include "cluster.h"
 
+#include "cluster_fsm.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,23 +33,19 @@
 
 #include <raft/uv.h>
 
-#define SNAP_MAGIC 0x494d534e41503031ull /* "IMSNAP01" */
-
 struct clu {
 	uv_loop_t *loop;
-	struct eng *eng;
 	struct raft raft;
 	struct raft_io io;
 	struct raft_uv_transport transport;
 	struct raft_fsm fsm;
+	struct clu_fsm fs;	/* the FSM's state: fs.eng is the engine (replaced by installs) */
 	uv_check_t check;	/* commits the engine batch, then answers */
 	uv_timer_t start_timer; /* polls for leadership until ready */
 	struct raft_barrier barrier;
 	struct clu_req *done_head, *done_tail; /* applied, waiting for the flush */
 	struct clu_wait *waits;		       /* waiting for an engine index */
 	int (*install)(struct clu *c, uint64_t index, struct eng **eng, void *arg);
-	uint64_t snapshot_index;
-	struct eng_result last_res; /* result of the entry being applied */
 	uint64_t id;
 	bool ready;
 	bool barrier_pending;
@@ -79,79 +77,13 @@ static int clu__from_raft(int rv)
 	}
 }
 
-/* ---------------------------------------------------------------- FSM */
+/* ---------------------------------------------------------------- FSM (fsm.c) */
 
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+/* The install hook of fsm.c, handed on to the server's. */
+static int fsm_install(void *arg, uint64_t index, struct eng **eng)
 {
-	struct clu *c = fsm->data;
-	/* While apply runs, raft_last_applied() is the previous index (toolchain.md). */
-	uint64_t index = raft_last_applied(&c->raft) + 1;
-	memset(&c->last_res, 0, sizeof(c->last_res));
-	/* Entries are zero-padded to 8 bytes (clu_propose); apply the command itself. */
-	size_t len = eng_cmd_framed_len(buf->base, buf->len);
-	int rv = eng_apply(c->eng, index, buf->base, len, &c->last_res);
-	if (rv != 0) {
-		IM_ERROR("apply index=%llu: %s (%s); apply stalls until storage recovers",
-			 (unsigned long long)index, im_strerror(rv), eng_errmsg(c->eng));
-		return RAFT_IOERR;
-	}
-	*result = &c->last_res;
-	return 0;
-}
-
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
-{
-	struct clu *c = fsm->data;
-	int rv = eng_sync(c->eng);
-	if (rv != 0) {
-		IM_ERROR("snapshot: eng_sync: %s (%s)", im_strerror(rv), eng_errmsg(c->eng));
-		return RAFT_IOERR;
-	}
-	struct raft_buffer *b = raft_malloc(sizeof(*b));
-	if (b == NULL)
-		return RAFT_NOMEM;
-	b->len = 16;
-	b->base = raft_malloc(b->len);
-	if (b->base == NULL) {
-		raft_free(b);
-		return RAFT_NOMEM;
-	}
-	im_put_be64(b->base, SNAP_MAGIC);
-	im_put_be64((unsigned char *)b->base + 8, eng_applied_index(c->eng));
-	c->snapshot_index = eng_applied_index(c->eng);
-	*bufs = b;
-	*n_bufs = 1;
-	IM_DEBUG("snapshot marker at index %llu", (unsigned long long)eng_applied_index(c->eng));
-	return 0;
-}
-
-static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-	struct clu *c = fsm->data;
-	if (buf->len != 16 || im_get_be64(buf->base) != SNAP_MAGIC) {
-		IM_ERROR("restore: not an imlog snapshot marker (%zu bytes)", buf->len);
-		return RAFT_CORRUPT;
-	}
-	uint64_t index = im_get_be64((unsigned char *)buf->base + 8);
-	uint64_t applied = eng_applied_index(c->eng);
-	if (index > applied) {
-		/* The data behind the marker is not here: a follower install (invariant 5). */
-		IM_INFO("restore: snapshot at %llu is ahead of the engine at %llu: installing",
-			(unsigned long long)index, (unsigned long long)applied);
-		if (c->install == NULL || c->install(c, index, &c->eng, c->arg) != 0)
-			return RAFT_IOERR;
-		if (eng_applied_index(c->eng) < index) {
-			IM_ERROR("restore: the installed engine is at %llu, behind %llu",
-				 (unsigned long long)eng_applied_index(c->eng),
-				 (unsigned long long)index);
-			return RAFT_IOERR;
-		}
-		IM_INFO("restore: engine installed at index %llu",
-			(unsigned long long)eng_applied_index(c->eng));
-	}
-	c->snapshot_index = index;
-	raft_free(buf->base);
-	return 0;
+	struct clu *c = arg;
+	return c->install ? c->install(c, index, eng, c->arg) : IM_EINVAL;
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -187,12 +119,12 @@ static void ignore_event(const struct eng_event *ev, void *arg)
 static void check_cb(uv_check_t *h)
 {
 	struct clu *c = h->data;
-	if (eng_dirty(c->eng)) {
-		int rv = eng_flush(c->eng);
+	if (eng_dirty(c->fs.eng)) {
+		int rv = eng_flush(c->fs.eng);
 		if (rv != 0) {
 			/* The batch is gone from memory; only a restart replays it. */
 			IM_ERROR("engine commit failed: %s (%s); exiting to replay from the log",
-				 im_strerror(rv), eng_errmsg(c->eng));
+				 im_strerror(rv), eng_errmsg(c->fs.eng));
 			exit(70);
 		}
 	}
@@ -204,7 +136,7 @@ static void check_cb(uv_check_t *h)
 		req->cb(req, req->status, req->status == 0 ? &req->res : NULL);
 	}
 	/* Forwarded writes applied on the leader, now committed here (invariant 6). */
-	uint64_t applied = eng_dirty(c->eng) ? 0 : eng_applied_index(c->eng);
+	uint64_t applied = eng_dirty(c->fs.eng) ? 0 : eng_applied_index(c->fs.eng);
 	for (struct clu_wait **pw = &c->waits; *pw;) {
 		struct clu_wait *w = *pw;
 		if (w->index > applied && !c->closing) {
@@ -215,7 +147,7 @@ static void check_cb(uv_check_t *h)
 		w->cb(w, w->index > applied ? IM_ESHUTDOWN : 0);
 	}
 	/* Pushes after answers: the ack of a send precedes its push (§4.5). */
-	eng_events_drain(c->eng, c->on_event ? c->on_event : ignore_event, c->arg);
+	eng_events_drain(c->fs.eng, c->on_event ? c->on_event : ignore_event, c->arg);
 }
 
 int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb)
@@ -224,7 +156,7 @@ int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len,
 		return IM_ESHUTDOWN;
 	if (raft_state(&c->raft) != RAFT_LEADER)
 		return IM_ENOTLEADER;
-	if (eng_full(c->eng))
+	if (eng_full(c->fs.eng))
 		return IM_EREADONLY;
 	/*
 	 * raft_uv's segment loader assumes every entry is padded to a multiple of
@@ -283,7 +215,7 @@ uint64_t clu_leader_id(struct clu *c)
 
 struct eng *clu_engine(struct clu *c)
 {
-	return c->eng;
+	return c->fs.eng;
 }
 
 /* ---------------------------------------------------------------- start */
@@ -316,7 +248,7 @@ static void start_timer_cb(uv_timer_t *t)
 		/* A follower serves once it knows a leader and has applied what it knows committed.
 		 */
 		if (clu_leader_id(c) == 0 || c->raft.last_applied < c->raft.commit_index ||
-		    eng_dirty(c->eng))
+		    eng_dirty(c->fs.eng))
 			return;
 		c->ready = true;
 		uv_timer_stop(&c->start_timer);
@@ -364,7 +296,10 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	if (c == NULL)
 		return -ENOMEM;
 	c->loop = o->loop;
-	c->eng = o->eng;
+	c->fs.eng = o->eng;
+	c->fs.raft = &c->raft;
+	c->fs.install = fsm_install;
+	c->fs.install_arg = c;
 	c->id = o->id ? o->id : 1;
 	c->on_ready = o->on_ready;
 	c->on_event = o->on_event;
@@ -391,11 +326,7 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	if (o->segment_size)
 		raft_uv_set_segment_size(&c->io, o->segment_size);
 
-	c->fsm.version = 1;
-	c->fsm.data = c;
-	c->fsm.apply = fsm_apply;
-	c->fsm.snapshot = fsm_snapshot;
-	c->fsm.restore = fsm_restore;
+	clu_fsm_init(&c->fsm, &c->fs);
 	rv = raft_init(&c->raft, &c->io, &c->fsm, c->id, c->addr);
 	if (rv != 0) {
 		snprintf(err, errlen, "raft_init: %s", raft_errmsg(&c->raft));
@@ -472,8 +403,8 @@ void clu_get_status(struct clu *c, struct clu_status *out)
 	out->last_index = raft_last_index(&c->raft);
 	out->commit_index = c->raft.commit_index;
 	out->applied_index = raft_last_applied(&c->raft);
-	out->engine_index = eng_applied_index(c->eng);
-	out->snapshot_index = c->snapshot_index;
+	out->engine_index = eng_applied_index(c->fs.eng);
+	out->snapshot_index = c->fs.snapshot_index;
 	out->state = raft_state(&c->raft);
 	out->ready = c->ready;
 	/*
