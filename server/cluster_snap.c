@@ -151,6 +151,15 @@ void node__snapshot_serve(struct srv *s, struct http_req *h)
 	snprintf(tsz, sizeof(tsz), "%.*s", (int)IM_MIN(ts.n, 31u), ts.p);
 	if (!node__auth_ok(s, h, "snapshot", tsz, strlen(tsz)))
 		return;
+	/*
+	 * Only the leader serves copies: a pinned map makes an apply that needs
+	 * to grow it fail, which raft 0.15 tolerates on a leader but turns into
+	 * an unavailable node on a follower.
+	 */
+	if (!clu_is_leader(s->clu)) {
+		http_respond(h, 503, "text/plain", NULL, "not the leader\n", 15);
+		return;
+	}
 	long long t = atoll(tsz);
 	if (llabs(t - (long long)time(NULL)) > AUTH_SKEW_S) {
 		http_respond(h, 401, "text/plain", NULL, "stale\n", 6);
