@@ -119,6 +119,7 @@ class Cluster3Test(unittest.TestCase):
     def test_3_push_crosses_nodes(self):
         n1, n3 = self.c.nodes[0], self.c.nodes[2]
         self.assertEqual(n1.register(n1.admin(), ["pu1", "pu2"])["errCode"], 0)
+        self.c.converged()  # node 3 checks the user exists before it issues a token
         tok = n3.user_token(n3.admin(), "pu2")
 
         async def go():
