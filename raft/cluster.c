@@ -26,6 +26,7 @@
 
 #include "cluster_fsm.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -389,6 +390,24 @@ err_after_transport:
 err_after_alloc:
 	im_free(c);
 	return IM_ERAFT;
+}
+
+uint64_t clu_snapshot_on_disk(const char *dir)
+{
+	DIR *d = opendir(dir);
+	uint64_t best = 0;
+	if (d == NULL)
+		return 0;
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		unsigned long long term, index, ts;
+		int used = 0;
+		if (sscanf(de->d_name, "snapshot-%llu-%llu-%llu.meta%n", &term, &index, &ts,
+			   &used) == 3 &&
+		    de->d_name[used] == '\0' && index > best)
+			best = index;
+	}
+	closedir(d);
+	return best;
 }
 
 void clu_get_status(struct clu *c, struct clu_status *out)

@@ -84,6 +84,14 @@ struct clu_opts {
  */
 int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errlen);
 
+/*
+ * The index of the newest snapshot raft_uv keeps in the Raft directory dir
+ * (from its snapshot-TERM-INDEX-TIME.meta file names), 0 when none.  Before
+ * clu_start(), an engine behind it cannot start: raft restores that snapshot
+ * first (see `install`).
+ */
+uint64_t clu_snapshot_on_disk(const char *dir);
+
 struct clu_req;
 /*
  * status: 0 when applied (the command's own outcome is in *res, whose code

@@ -323,22 +323,17 @@ static void recover_engine_dir(const struct cfg *cfg)
 }
 
 /*
- * The clu install hook (cluster.h): the engine is behind a snapshot raft
- * installs, so fetch the leader's engine copy into DATA/engine.install,
- * check it, and swap it in.  Blocks the loop while the copy streams.
+ * Replaces the engine by a copy of node from's (its leader's) at index or
+ * later: fetched into DATA/engine.install, checked, swapped in.  Returns 0
+ * with *engp the new engine (the old one closed), or an error with *engp as
+ * it was.  Blocks while the copy streams.
  */
-static int install_engine(struct clu *c, uint64_t index, struct eng **engp, void *arg)
+static int install_from(struct app *a, uint64_t from, uint64_t index, struct eng **engp)
 {
-	struct app *a = arg;
-	uint64_t from = clu_leader_id(c);
 	char eng[1100], old[1100], inst[1100], err[512];
 	snprintf(eng, sizeof(eng), "%s/engine", a->cfg.data_dir);
 	snprintf(old, sizeof(old), "%s/engine.old", a->cfg.data_dir);
 	snprintf(inst, sizeof(inst), "%s/engine.install", a->cfg.data_dir);
-	if (from == 0 || from == (uint64_t)a->cfg.node_id) {
-		IM_WARN("install at %llu: no leader to copy from", (unsigned long long)index);
-		return IM_ENOTLEADER;
-	}
 	rm_rf(inst);
 	if (mkdir(inst, 0700) != 0)
 		return -errno;
@@ -381,6 +376,46 @@ static int install_engine(struct clu *c, uint64_t index, struct eng **engp, void
 	return 0;
 }
 
+/*
+ * The clu install hook (cluster.h): the engine is behind a snapshot raft
+ * installs, so copy the leader's.
+ */
+static int install_engine(struct clu *c, uint64_t index, struct eng **engp, void *arg)
+{
+	struct app *a = arg;
+	uint64_t from = clu_leader_id(c);
+	if (from == 0 || from == (uint64_t)a->cfg.node_id) {
+		IM_WARN("install at %llu: no leader to copy from", (unsigned long long)index);
+		return IM_ENOTLEADER;
+	}
+	return install_from(a, from, index, engp);
+}
+
+/*
+ * Before raft starts: an engine behind the newest snapshot in the Raft
+ * directory (an install cut short by a crash, or an engine directory lost)
+ * would make raft's restore at start fail.  Copy the leader's engine first,
+ * asking each peer (only the leader serves copies) until one does.
+ */
+static int catch_up_before_start(struct app *a, const char *raft_dir)
+{
+	uint64_t snap = clu_snapshot_on_disk(raft_dir);
+	if (a->cfg.n_members == 0 || snap <= eng_applied_index(a->eng))
+		return 0;
+	IM_WARN("the engine (index %llu) is behind the Raft snapshot %llu: copying the leader's",
+		(unsigned long long)eng_applied_index(a->eng), (unsigned long long)snap);
+	for (int round = 0; round < 600; round++) {
+		for (int i = 0; i < a->cfg.n_members; i++) {
+			uint64_t id = (uint64_t)a->cfg.members[i].id;
+			if (id != (uint64_t)a->cfg.node_id &&
+			    install_from(a, id, snap, &a->eng) == 0)
+				return 0;
+		}
+		usleep(200 * 1000); /* start-up retry while the cluster elects or starts */
+	}
+	return IM_ENOTLEADER;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	static struct app a; /* large; lives for the whole process */
@@ -420,6 +455,12 @@ static int cmd_serve(int argc, char **argv)
 			     .on_kick = auth_kick_tokens};
 
 	snprintf(dir, sizeof(dir), "%s/raft", a.cfg.data_dir);
+	if (catch_up_before_start(&a, dir) != 0) {
+		fprintf(stderr, "imlog: the engine is behind the Raft snapshot and no leader "
+				"served a copy\n");
+		eng_close(a.eng);
+		return 1;
+	}
 	struct clu_member members[CFG_MAX_MEMBERS];
 	const char *self_addr = a.cfg.raft_addr;
 	for (int i = 0; i < a.cfg.n_members; i++) {
