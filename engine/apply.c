@@ -103,7 +103,7 @@ static int user_register(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 	 ENG_USER_APP_MANGER_LEVEL)
 
 /* USER_UPDATE: overwrite the masked fields of one existing user. */
-static int user_update(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+static int user_update(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		       struct eng_result *res)
 {
 	const struct eng_user *in = &cmd->u.user_update.user;
@@ -140,8 +140,12 @@ static int user_update(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 	rv = user_record(e, &u, seq, &val);
 	if (rv != 0)
 		return rv;
-	return put(e, txn, ENG__T_USERS, key.mv_data, key.mv_size, val.mv_data, val.mv_size, 0,
-		   "mdb_put users");
+	rv = put(e, txn, ENG__T_USERS, key.mv_data, key.mv_size, val.mv_data, val.mv_size, 0,
+		 "mdb_put users");
+	/* §7.1: a new nickname or face is an update in every owner's friend log. */
+	if (rv == 0 && (mask & (ENG_USER_NICKNAME | ENG_USER_FACE_URL)))
+		rv = eng__friend_profile_changed(e, txn, index, cmd->now_ms, in->user_id, res);
+	return rv;
 }
 
 /* ---------------------------------------------------------------- tokens */
@@ -455,7 +459,7 @@ static int apply_own(struct eng *e, MDB_txn *txn, uint64_t index, const struct e
 	case ENG_CMD_USER_REGISTER:
 		return user_register(e, txn, cmd, res);
 	case ENG_CMD_USER_UPDATE:
-		return user_update(e, txn, cmd, res);
+		return user_update(e, txn, index, cmd, res);
 	case ENG_CMD_TOKEN_ISSUE:
 		return token_issue(e, txn, cmd, res);
 	case ENG_CMD_TOKEN_KICK:
@@ -484,6 +488,13 @@ static int apply_own(struct eng *e, MDB_txn *txn, uint64_t index, const struct e
 	case ENG_CMD_BLACK_ADD:
 	case ENG_CMD_BLACK_REMOVE:
 		return eng__apply_rel_cmd(e, txn, index, cmd, res);
+	case ENG_CMD_GROUP_SET:
+	case ENG_CMD_MEMBER_SET:
+	case ENG_CMD_GROUP_TRANSFER:
+	case ENG_CMD_GROUP_DISMISS:
+	case ENG_CMD_GROUP_REQ_PUT:
+	case ENG_CMD_GROUP_REQ_RESPOND:
+		return eng__apply_group_cmd(e, txn, index, cmd, res);
 	default:
 		return reject(res, IM_ECORRUPT, "unknown command type %d", cmd->type);
 	}
@@ -493,6 +504,7 @@ static int apply_own(struct eng *e, MDB_txn *txn, uint64_t index, const struct e
 int eng__apply_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		   struct eng_result *res)
 {
+	e->removed.len = 0;
 	int rv = apply_own(e, txn, index, cmd, res);
 	if (rv == 0 && cmd->n_items > 0)
 		rv = eng__apply_items(e, txn, index, cmd, res);

@@ -32,7 +32,14 @@
 static const struct im_str empty = {NULL, 0};
 
 /* What the helpers below return besides 0, ENG__REJECT (1) and negative errors. */
-enum { ABSENT = 2, DUP = 3 };
+enum { ABSENT = ENG__ABSENT, DUP = 3 };
+
+/* Shared with apply_group.c (engine_int.h). */
+#define conv_seq_get eng__conv_seq_get
+#define conv_row_get eng__conv_row_get
+#define conv_row_put eng__conv_row_put
+#define group_conv   eng__group_conv
+#define group_read   eng__group_read
 
 static int put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
 	       const void *v, size_t vn, unsigned int flags, const char *what)
@@ -79,8 +86,8 @@ static bool is_notification_stream(struct im_str conv)
 }
 
 /* The conv_seqs row of conv; all zero when the conversation has no message yet. */
-static int conv_seq_get(struct eng *e, MDB_txn *txn, struct im_str conv, struct eng__conv_seq *out,
-			struct eng_result *res)
+int conv_seq_get(struct eng *e, MDB_txn *txn, struct im_str conv, struct eng__conv_seq *out,
+		 struct eng_result *res)
 {
 	MDB_val val;
 	memset(out, 0, sizeof(*out));
@@ -120,7 +127,7 @@ static int read_seq_raise(struct eng *e, MDB_txn *txn, struct im_str user, struc
 }
 
 /* Encodes c (views may point into the map) into scratch and stores it under (owner, conv). */
-static int conv_row_put(struct eng *e, MDB_txn *txn, struct im_str owner, const struct eng_conv *c)
+int conv_row_put(struct eng *e, MDB_txn *txn, struct im_str owner, const struct eng_conv *c)
 {
 	unsigned char k[ENG__CONV_KEY_MAX];
 	size_t kn = eng__key_join(k, owner, c->conversation_id);
@@ -132,13 +139,23 @@ static int conv_row_put(struct eng *e, MDB_txn *txn, struct im_str owner, const 
 	return put(e, txn, ENG__T_CONVS, k, kn, v, n, 0, "mdb_put convs");
 }
 
+/* A row of owner was created (INSERT) or changed (UPDATE): the CONVERSATION log (§7.1). */
+static int conv_log(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+		    struct im_str owner, struct im_str conv, int state, struct eng_result *res)
+{
+	return eng__vlog_write(e, txn, index, now_ms, ENG_VLOG_CONVERSATION, owner, conv, state,
+			       res);
+}
+
 /*
- * Creates owner's row of conv (§6.6 step 5) unless it has one or owner is not
- * a registered user (a conversation row always belongs to a user).
+ * Creates owner's row of conv (§6.6 step 5), with an INSERT in owner's
+ * CONVERSATION log, unless it has one or owner is not a registered user (a
+ * conversation row always belongs to a user).  An existing row costs one
+ * lookup and writes nothing, which keeps a message cheap.
  */
-static int conv_row_ensure(struct eng *e, MDB_txn *txn, struct im_str owner, struct im_str conv,
-			   int32_t type, struct im_str user_id, struct im_str group_id,
-			   int64_t now_ms)
+static int conv_row_ensure(struct eng *e, MDB_txn *txn, uint64_t index, struct im_str owner,
+			   struct im_str conv, int32_t type, struct im_str user_id,
+			   struct im_str group_id, int64_t now_ms, struct eng_result *res)
 {
 	if (!eng__id_valid(owner))
 		return 0;
@@ -156,12 +173,15 @@ static int conv_row_ensure(struct eng *e, MDB_txn *txn, struct im_str owner, str
 			     .user_id = user_id,
 			     .group_id = group_id,
 			     .create_time = now_ms};
-	return conv_row_put(e, txn, owner, &c);
+	rv = conv_row_put(e, txn, owner, &c);
+	if (rv == 0)
+		rv = conv_log(e, txn, index, now_ms, owner, conv, ENG_VLOG_INSERT, res);
+	return rv;
 }
 
 /* Rows of every current member of a group conversation. */
-static int conv_rows_group(struct eng *e, MDB_txn *txn, const struct eng_msg_item *it,
-			   int64_t now_ms)
+static int conv_rows_group(struct eng *e, MDB_txn *txn, uint64_t index,
+			   const struct eng_msg_item *it, int64_t now_ms, struct eng_result *res)
 {
 	unsigned char pfx[ENG_ID_MAX + 1];
 	size_t pn = eng__key_join(pfx, it->group_id, empty);
@@ -180,8 +200,8 @@ static int conv_rows_group(struct eng *e, MDB_txn *txn, const struct eng_msg_ite
 		if (un == 0 || un > ENG_ID_MAX)
 			continue; /* eng_check reports such keys */
 		memcpy(uid, (char *)key.mv_data + pn, un);
-		rv = conv_row_ensure(e, txn, (struct im_str){uid, (uint32_t)un}, it->conv_id, 3,
-				     empty, it->group_id, now_ms);
+		rv = conv_row_ensure(e, txn, index, (struct im_str){uid, (uint32_t)un}, it->conv_id,
+				     3, empty, it->group_id, now_ms, res);
 		if (rv != 0)
 			break;
 	}
@@ -197,28 +217,28 @@ static int conv_rows_group(struct eng *e, MDB_txn *txn, const struct eng_msg_ite
  * member list only when it is the conversation's first (`first`); otherwise
  * only the sender's row is ensured, which keeps a send O(1) in the group size.
  */
-static int conv_rows(struct eng *e, MDB_txn *txn, const struct eng_msg_item *it, int64_t now_ms,
-		     bool first)
+static int conv_rows(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_msg_item *it,
+		     int64_t now_ms, bool first, struct eng_result *res)
 {
 	if (is_notification_stream(it->conv_id))
 		return 0;
 	int rv = 0;
 	switch (it->session_type) {
 	case 1:
-		rv = conv_row_ensure(e, txn, it->send_id, it->conv_id, 1, it->recv_id, empty,
-				     now_ms);
+		rv = conv_row_ensure(e, txn, index, it->send_id, it->conv_id, 1, it->recv_id, empty,
+				     now_ms, res);
 		if (rv == 0)
-			rv = conv_row_ensure(e, txn, it->recv_id, it->conv_id, 1, it->send_id,
-					     empty, now_ms);
+			rv = conv_row_ensure(e, txn, index, it->recv_id, it->conv_id, 1,
+					     it->send_id, empty, now_ms, res);
 		break;
 	case 4:
-		rv = conv_row_ensure(e, txn, it->recv_id, it->conv_id, 4, it->send_id, empty,
-				     now_ms);
+		rv = conv_row_ensure(e, txn, index, it->recv_id, it->conv_id, 4, it->send_id, empty,
+				     now_ms, res);
 		break;
 	case 3:
-		rv = first ? conv_rows_group(e, txn, it, now_ms)
-			   : conv_row_ensure(e, txn, it->send_id, it->conv_id, 3, empty,
-					     it->group_id, now_ms);
+		rv = first ? conv_rows_group(e, txn, index, it, now_ms, res)
+			   : conv_row_ensure(e, txn, index, it->send_id, it->conv_id, 3, empty,
+					     it->group_id, now_ms, res);
 		break;
 	default:
 		break;
@@ -379,7 +399,7 @@ static int item_store(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_m
 		if (rv != 0)
 			return rv;
 	}
-	rv = conv_rows(e, txn, it, now_ms, seq == 1);
+	rv = conv_rows(e, txn, index, it, now_ms, seq == 1, res);
 	if (rv != 0)
 		return rv;
 	result_set(&res->msgs[i], seq, false, it->server_msg_id, it->send_time);
@@ -398,6 +418,11 @@ static int items_extra(struct eng *e, const struct eng_cmd *cmd, struct im_buf *
 		       struct im_str *out)
 {
 	*out = empty;
+	if (cmd->type == ENG_CMD_GROUP_DISMISS) {
+		/* group_dismiss (apply_group.c) listed the members it removed. */
+		*out = (struct im_str){e->removed.p, (uint32_t)e->removed.len};
+		return 0;
+	}
 	if (cmd->type != ENG_CMD_GROUP_MEMBERS_REMOVE)
 		return 0;
 	for (uint32_t i = 0; i < cmd->m.group_members_remove.n_users; i++) {
@@ -412,6 +437,9 @@ static int items_extra(struct eng *e, const struct eng_cmd *cmd, struct im_buf *
 /* True if the item is a group item of the group cmd removes members from. */
 static bool item_gets_extra(const struct eng_cmd *cmd, const struct eng_msg_item *it)
 {
+	if (cmd->type == ENG_CMD_GROUP_DISMISS)
+		return it->session_type == 3 &&
+		       im_str_eq(it->group_id, cmd->m.group_dismiss.group_id);
 	return cmd->type == ENG_CMD_GROUP_MEMBERS_REMOVE && it->session_type == 3 &&
 	       im_str_eq(it->group_id, cmd->m.group_members_remove.group_id);
 }
@@ -466,8 +494,8 @@ static int items_run(struct eng *e, MDB_txn *txn, uint64_t index, const struct e
 	 ENG_CONV_IS_MSG_DESTRUCT)
 
 /* Reads owner's row of conv into *c: 0, ABSENT, < 0 or ENG__REJECT. */
-static int conv_row_get(struct eng *e, MDB_txn *txn, struct im_str owner, struct im_str conv,
-			struct eng_conv *c, struct eng_result *res)
+int conv_row_get(struct eng *e, MDB_txn *txn, struct im_str owner, struct im_str conv,
+		 struct eng_conv *c, struct eng_result *res)
 {
 	unsigned char k[ENG__CONV_KEY_MAX];
 	size_t kn = eng__key_join(k, owner, conv);
@@ -484,8 +512,12 @@ static int conv_row_get(struct eng *e, MDB_txn *txn, struct im_str owner, struct
 	return 0;
 }
 
-/* CONV_SET (set_conversations): create missing rows, then write the masked fields. */
-static int conv_set(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, struct eng_result *res)
+/*
+ * CONV_SET (set_conversations): create missing rows, then write the masked
+ * fields; each owner's CONVERSATION log gets INSERT (created) or UPDATE.
+ */
+static int conv_set(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+		    struct eng_result *res)
 {
 	const struct eng_conv *in = &cmd->m.conv_set.conv;
 	uint32_t mask = cmd->m.conv_set.mask;
@@ -503,6 +535,7 @@ static int conv_set(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, stru
 		int rv = conv_row_get(e, txn, owner, in->conversation_id, &c, res);
 		if (rv < 0 || rv == ENG__REJECT)
 			return rv;
+		int state = rv == ABSENT ? ENG_VLOG_INSERT : ENG_VLOG_UPDATE;
 		if (rv == ABSENT) {
 			if (!user_exists(e, txn, owner, &rv))
 				return rv ? rv
@@ -539,6 +572,9 @@ static int conv_set(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, stru
 			c.is_msg_destruct = in->is_msg_destruct;
 		/* The views in c may point into the map: conv_row_put encodes first. */
 		rv = conv_row_put(e, txn, owner, &c);
+		if (rv == 0)
+			rv = conv_log(e, txn, index, cmd->now_ms, owner, in->conversation_id, state,
+				      res);
 		if (rv != 0)
 			return rv;
 	}
@@ -731,7 +767,8 @@ static int msg_hide(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd, stru
  * Clears one row (the views of *c may point into the map): its min_seq
  * becomes maxSeq + 1 and the read seq rises to maxSeq (§6.10).
  */
-static int conv_clear_row(struct eng *e, MDB_txn *txn, struct eng_conv *c, struct eng_result *res)
+static int conv_clear_row(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+			  struct eng_conv *c, struct eng_result *res)
 {
 	struct eng__conv_seq cs;
 	int rv = conv_seq_get(e, txn, c->conversation_id, &cs, res);
@@ -739,6 +776,9 @@ static int conv_clear_row(struct eng *e, MDB_txn *txn, struct eng_conv *c, struc
 		return rv;
 	c->min_seq = cs.max_seq + 1;
 	rv = conv_row_put(e, txn, c->owner_user_id, c);
+	if (rv == 0)
+		rv = conv_log(e, txn, index, now_ms, c->owner_user_id, c->conversation_id,
+			      ENG_VLOG_UPDATE, res);
 	if (rv == 0)
 		rv = read_seq_raise(e, txn, c->owner_user_id, c->conversation_id, cs.max_seq, NULL,
 				    res);
@@ -775,7 +815,7 @@ static int conv_next_row(struct eng *e, MDB_txn *txn, const unsigned char *pfx, 
 }
 
 /* CONV_CLEAR (clear_conversation_msg, user_clear_all_msg): rows without one are skipped. */
-static int conv_clear(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
+static int conv_clear(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		      struct eng_result *res)
 {
 	struct im_str user = cmd->m.conv_clear.user_id;
@@ -790,7 +830,7 @@ static int conv_clear(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 		if (rv == ABSENT)
 			continue;
 		if (rv == 0)
-			rv = conv_clear_row(e, txn, &c, res);
+			rv = conv_clear_row(e, txn, index, cmd->now_ms, &c, res);
 		if (rv != 0)
 			return rv;
 	}
@@ -805,7 +845,7 @@ static int conv_clear(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 		struct eng_conv c;
 		rv = conv_row_get(e, txn, user, conv, &c, res);
 		if (rv == 0)
-			rv = conv_clear_row(e, txn, &c, res);
+			rv = conv_clear_row(e, txn, index, cmd->now_ms, &c, res);
 		if (rv != 0)
 			return rv == ABSENT ? IM_ECORRUPT : rv;
 	}
@@ -815,7 +855,7 @@ static int conv_clear(struct eng *e, MDB_txn *txn, const struct eng_cmd *cmd,
 /* ---------------------------------------------------------------- groups */
 
 /* "sg_<group>" into buf (ENG_CONV_ID_MAX + 1 bytes). */
-static struct im_str group_conv(char *buf, struct im_str gid)
+struct im_str group_conv(char *buf, struct im_str gid)
 {
 	int cn = snprintf(buf, ENG_CONV_ID_MAX + 1, "sg_%.*s", (int)gid.n, gid.p);
 	return (struct im_str){buf, (uint32_t)cn};
@@ -830,6 +870,17 @@ static int member_logs(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_
 		rv = eng__vlog_write(e, txn, index, now_ms, ENG_VLOG_GROUP_MEMBER, gid, uid, state,
 				     res);
 	return rv;
+}
+
+int eng__group_put(struct eng *e, MDB_txn *txn, const struct eng_group *g)
+{
+	size_t gn = eng__group_rec_size(g);
+	unsigned char *gv = scratch(e, gn);
+	if (gv == NULL)
+		return -ENOMEM;
+	eng__group_rec_encode(gv, g);
+	return put(e, txn, ENG__T_GROUPS, g->group_id.p, g->group_id.n, gv, gn, 0,
+		   "mdb_put groups");
 }
 
 /* GROUP_CREATE: a new group, its members and the user_groups index (invariant 5). */
@@ -849,6 +900,8 @@ static int group_create(struct eng *e, MDB_txn *txn, uint64_t index, const struc
 			      ID_ARG(g.group_id));
 	if (rv < 0)
 		return rv;
+	char convb[ENG_CONV_ID_MAX + 1];
+	struct im_str conv = group_conv(convb, g.group_id);
 	for (uint32_t i = 0; i < n; i++) {
 		struct eng_member m = cmd->m.group_create.members[i];
 		m.group_id = g.group_id;
@@ -879,10 +932,8 @@ static int group_create(struct eng *e, MDB_txn *txn, uint64_t index, const struc
 		if (rv != 0)
 			return rv;
 		/* Every member has the group's conversation row from the start. */
-		char conv[ENG_CONV_ID_MAX + 1];
-		int cn = snprintf(conv, sizeof(conv), "sg_%.*s", (int)g.group_id.n, g.group_id.p);
-		rv = conv_row_ensure(e, txn, m.user_id, (struct im_str){conv, (uint32_t)cn}, 3,
-				     empty, g.group_id, cmd->now_ms);
+		rv = conv_row_ensure(e, txn, index, m.user_id, conv, 3, empty, g.group_id,
+				     cmd->now_ms, res);
 		if (rv == 0)
 			rv = member_logs(e, txn, index, cmd->now_ms, g.group_id, m.user_id,
 					 ENG_VLOG_INSERT, res);
@@ -890,20 +941,11 @@ static int group_create(struct eng *e, MDB_txn *txn, uint64_t index, const struc
 			return rv;
 	}
 	g.member_count = n;
-	size_t gn = eng__group_rec_size(&g);
-	unsigned char *gv = scratch(e, gn);
-	if (gv == NULL)
-		return -ENOMEM;
-	eng__group_rec_encode(gv, &g);
-	return put(e, txn, ENG__T_GROUPS, g.group_id.p, g.group_id.n, gv, gn, 0, "mdb_put groups");
+	return eng__group_put(e, txn, &g);
 }
 
-/*
- * The stored group gid: 0 with *g (views into the map: valid until the next
- * write), ENG__REJECT (IM_ENOTFOUND, IM_ECORRUPT) or < 0.
- */
-static int group_read(struct eng *e, MDB_txn *txn, struct im_str gid, struct eng_group *g,
-		      struct eng_result *res)
+int group_read(struct eng *e, MDB_txn *txn, struct im_str gid, struct eng_group *g,
+	       struct eng_result *res)
 {
 	if (!eng__id_valid(gid))
 		return reject(res, IM_EINVAL, "empty groupID");
@@ -933,18 +975,117 @@ static int group_count_add(struct eng *e, MDB_txn *txn, struct im_str gid, int64
 		return reject(res, IM_ECORRUPT, "groups " ID_FMT ": member_count %" PRId64,
 			      ID_ARG(gid), n);
 	g.member_count = (uint32_t)n;
-	size_t gn = eng__group_rec_size(&g);
-	unsigned char *gv = scratch(e, gn);
-	if (gv == NULL)
+	return eng__group_put(e, txn, &g);
+}
+
+int eng__member_join(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+		     const struct eng_member *m, bool hide_history, struct eng_result *res)
+{
+	struct im_str gid = m->group_id;
+	int rv;
+	if (!eng__id_valid(m->user_id))
+		return reject(res, IM_EINVAL, "empty userID");
+	if (!user_exists(e, txn, m->user_id, &rv))
+		return rv ? rv
+			  : reject(res, IM_ENOTFOUND, "userID " ID_FMT " not found",
+				   ID_ARG(m->user_id));
+	unsigned char k[ENG__PAIR_KEY_MAX];
+	size_t kn = eng__key_join(k, gid, m->user_id);
+	size_t vn = eng__member_rec_size(m);
+	unsigned char *v = scratch(e, vn);
+	if (v == NULL)
 		return -ENOMEM;
-	eng__group_rec_encode(gv, &g);
-	return put(e, txn, ENG__T_GROUPS, gid.p, gid.n, gv, gn, 0, "mdb_put groups");
+	eng__member_rec_encode(v, m);
+	rv = put(e, txn, ENG__T_MEMBERS, k, kn, v, vn, MDB_NOOVERWRITE, "mdb_put members");
+	if (rv == IM_EEXIST)
+		return reject(res, IM_EEXIST, "userID " ID_FMT " is already a member",
+			      ID_ARG(m->user_id));
+	if (rv != 0)
+		return rv;
+	unsigned char jt[ENG__I64_VAL_LEN];
+	im_put_be64(jt, (uint64_t)m->join_time);
+	kn = eng__key_join(k, m->user_id, gid);
+	rv = put(e, txn, ENG__T_USER_GROUPS, k, kn, jt, sizeof(jt), 0, "mdb_put user_groups");
+	if (rv != 0)
+		return rv;
+	char convb[ENG_CONV_ID_MAX + 1];
+	struct im_str conv = group_conv(convb, gid);
+	/* §8.2 enableHistoryForNewMembers=false: reads start past today's history. */
+	int64_t min_seq = -1;
+	if (hide_history) {
+		struct eng__conv_seq cs;
+		rv = conv_seq_get(e, txn, conv, &cs, res);
+		if (rv != 0)
+			return rv;
+		min_seq = cs.max_seq + 1;
+	}
+	struct eng_conv c;
+	rv = conv_row_get(e, txn, m->user_id, conv, &c, res);
+	if (rv < 0 || rv == ENG__REJECT)
+		return rv;
+	int state = ENG_VLOG_UPDATE;
+	if (rv == ABSENT) {
+		c = (struct eng_conv){.owner_user_id = m->user_id,
+				      .conversation_id = conv,
+				      .conversation_type = 3,
+				      .group_id = gid,
+				      .create_time = now_ms};
+		state = ENG_VLOG_INSERT;
+	} else if (c.max_seq == 0 && (min_seq < 0 || c.min_seq == min_seq)) {
+		state = 0; /* nothing changes */
+	}
+	c.max_seq = 0; /* back in: no cap */
+	if (min_seq >= 0)
+		c.min_seq = min_seq;
+	rv = 0;
+	if (state != 0) {
+		rv = conv_row_put(e, txn, m->user_id, &c);
+		if (rv == 0)
+			rv = conv_log(e, txn, index, now_ms, m->user_id, conv, state, res);
+	}
+	if (rv == 0)
+		rv = member_logs(e, txn, index, now_ms, gid, m->user_id, ENG_VLOG_INSERT, res);
+	return rv;
+}
+
+int eng__member_leave(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+		      struct im_str gid, struct im_str uid, int64_t max_seq, struct eng_result *res)
+{
+	unsigned char k[ENG__PAIR_KEY_MAX];
+	MDB_val key = {eng__key_join(k, gid, uid), k};
+	int rc = mdb_del(txn, e->dbi[ENG__T_MEMBERS], &key, NULL);
+	if (rc == MDB_NOTFOUND)
+		return reject(res, IM_ENOTFOUND,
+			      "userID " ID_FMT " is not a member of group " ID_FMT, ID_ARG(uid),
+			      ID_ARG(gid));
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_del members");
+	key = (MDB_val){eng__key_join(k, uid, gid), k};
+	rc = mdb_del(txn, e->dbi[ENG__T_USER_GROUPS], &key, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return eng__from_mdb(e, rc, "mdb_del user_groups");
+	char convb[ENG_CONV_ID_MAX + 1];
+	struct im_str conv = group_conv(convb, gid);
+	struct eng_conv c;
+	int rv = conv_row_get(e, txn, uid, conv, &c, res);
+	if (rv == 0) {
+		c.max_seq = max_seq;
+		rv = conv_row_put(e, txn, uid, &c);
+		if (rv == 0)
+			rv = conv_log(e, txn, index, now_ms, uid, conv, ENG_VLOG_UPDATE, res);
+	} else if (rv == ABSENT) {
+		rv = 0;
+	}
+	if (rv == 0)
+		rv = member_logs(e, txn, index, now_ms, gid, uid, ENG_VLOG_DELETE, res);
+	return rv;
 }
 
 /*
  * GROUP_MEMBERS_ADD (invite, §8.2): each new member gets its members and
  * user_groups rows, an sg_ row without a cap (a rejoining user's old cap is
- * cleared, §6.5) and the membership logs.
+ * cleared, §6.5; with hide_history its min seq passes today's history) and
+ * the membership logs.
  */
 static int group_members_add(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 			     struct eng_result *res)
@@ -957,48 +1098,13 @@ static int group_members_add(struct eng *e, MDB_txn *txn, uint64_t index, const 
 		return rv;
 	if (n == 0)
 		return reject(res, IM_EINVAL, "group " ID_FMT ": no members", ID_ARG(gid));
-	char convb[ENG_CONV_ID_MAX + 1];
-	struct im_str conv = group_conv(convb, gid);
 	for (uint32_t i = 0; i < n; i++) {
 		struct eng_member m = cmd->m.group_members_add.members[i];
 		m.group_id = gid;
 		if (!eng__id_valid(m.user_id))
 			return reject(res, IM_EINVAL, "member %" PRIu32 ": empty userID", i);
-		if (!user_exists(e, txn, m.user_id, &rv))
-			return rv ? rv
-				  : reject(res, IM_ENOTFOUND, "userID " ID_FMT " not found",
-					   ID_ARG(m.user_id));
-		unsigned char k[ENG__PAIR_KEY_MAX];
-		size_t kn = eng__key_join(k, gid, m.user_id);
-		size_t vn = eng__member_rec_size(&m);
-		unsigned char *v = scratch(e, vn);
-		if (v == NULL)
-			return -ENOMEM;
-		eng__member_rec_encode(v, &m);
-		rv = put(e, txn, ENG__T_MEMBERS, k, kn, v, vn, MDB_NOOVERWRITE, "mdb_put members");
-		if (rv == IM_EEXIST)
-			return reject(res, IM_EEXIST, "userID " ID_FMT " is already a member",
-				      ID_ARG(m.user_id));
-		if (rv != 0)
-			return rv;
-		unsigned char jt[ENG__I64_VAL_LEN];
-		im_put_be64(jt, (uint64_t)m.join_time);
-		kn = eng__key_join(k, m.user_id, gid);
-		rv = put(e, txn, ENG__T_USER_GROUPS, k, kn, jt, sizeof(jt), 0,
-			 "mdb_put user_groups");
-		if (rv != 0)
-			return rv;
-		struct eng_conv c;
-		rv = conv_row_get(e, txn, m.user_id, conv, &c, res);
-		if (rv == ABSENT) {
-			rv = conv_row_ensure(e, txn, m.user_id, conv, 3, empty, gid, cmd->now_ms);
-		} else if (rv == 0 && c.max_seq != 0) {
-			c.max_seq = 0; /* back in: no cap */
-			rv = conv_row_put(e, txn, m.user_id, &c);
-		}
-		if (rv == 0)
-			rv = member_logs(e, txn, index, cmd->now_ms, gid, m.user_id,
-					 ENG_VLOG_INSERT, res);
+		rv = eng__member_join(e, txn, index, cmd->now_ms, &m,
+				      cmd->m.group_members_add.hide_history, res);
 		if (rv != 0)
 			return rv;
 	}
@@ -1042,30 +1148,7 @@ static int group_members_remove(struct eng *e, MDB_txn *txn, uint64_t index,
 		if (im_str_eq(uid, owner))
 			return reject(res, IM_EPERM, "userID " ID_FMT " owns group " ID_FMT,
 				      ID_ARG(uid), ID_ARG(gid));
-		unsigned char k[ENG__PAIR_KEY_MAX];
-		MDB_val key = {eng__key_join(k, gid, uid), k};
-		int rc = mdb_del(txn, e->dbi[ENG__T_MEMBERS], &key, NULL);
-		if (rc == MDB_NOTFOUND)
-			return reject(res, IM_ENOTFOUND,
-				      "userID " ID_FMT " is not a member of group " ID_FMT,
-				      ID_ARG(uid), ID_ARG(gid));
-		if (rc != 0)
-			return eng__from_mdb(e, rc, "mdb_del members");
-		key = (MDB_val){eng__key_join(k, uid, gid), k};
-		rc = mdb_del(txn, e->dbi[ENG__T_USER_GROUPS], &key, NULL);
-		if (rc != 0 && rc != MDB_NOTFOUND)
-			return eng__from_mdb(e, rc, "mdb_del user_groups");
-		struct eng_conv c;
-		rv = conv_row_get(e, txn, uid, conv, &c, res);
-		if (rv == 0) {
-			c.max_seq = cs.max_seq;
-			rv = conv_row_put(e, txn, uid, &c);
-		} else if (rv == ABSENT) {
-			rv = 0;
-		}
-		if (rv == 0)
-			rv =
-			    member_logs(e, txn, index, cmd->now_ms, gid, uid, ENG_VLOG_DELETE, res);
+		rv = eng__member_leave(e, txn, index, cmd->now_ms, gid, uid, cs.max_seq, res);
 		if (rv != 0)
 			return rv;
 	}
@@ -1080,7 +1163,7 @@ int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct
 		/* The items are the command: eng__apply_items() runs them next. */
 		return cmd->n_items ? 0 : reject(res, IM_EINVAL, "no message items");
 	case ENG_CMD_CONV_SET:
-		return conv_set(e, txn, cmd, res);
+		return conv_set(e, txn, index, cmd, res);
 	case ENG_CMD_MARK_READ:
 		return mark_read(e, txn, cmd, res);
 	case ENG_CMD_REVOKE:
@@ -1088,7 +1171,7 @@ int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct
 	case ENG_CMD_MSG_HIDE:
 		return msg_hide(e, txn, cmd, res);
 	case ENG_CMD_CONV_CLEAR:
-		return conv_clear(e, txn, cmd, res);
+		return conv_clear(e, txn, index, cmd, res);
 	case ENG_CMD_GROUP_CREATE:
 		return group_create(e, txn, index, cmd, res);
 	case ENG_CMD_GROUP_MEMBERS_ADD:

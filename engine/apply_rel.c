@@ -20,6 +20,9 @@
  *     a command bumps each document it touches once (eng__vlog_write).
  *  4. A version-log entry's version is at most its document's version, and
  *     a document's version only rises.
+ *  5. friends_by_friend holds (friend, owner) exactly for the friends rows
+ *     (owner, friend): written and deleted together (schema 2; a schema 1
+ *     environment gets it built at its first read-write open).
  *
  * A request's life:
  *
@@ -167,7 +170,10 @@ static int friend_get(struct eng *e, MDB_txn *txn, struct im_str owner, struct i
 	return 0;
 }
 
-/* Encodes f into scratch first (its views may point into the map), then stores it. */
+/*
+ * Encodes f into scratch first (its views may point into the map), then
+ * stores it and its friends_by_friend entry (invariant 5).
+ */
 static int friend_put(struct eng *e, MDB_txn *txn, const struct eng_friend *f)
 {
 	size_t n = eng__friend_rec_size(f);
@@ -176,8 +182,71 @@ static int friend_put(struct eng *e, MDB_txn *txn, const struct eng_friend *f)
 		return -ENOMEM;
 	eng__friend_rec_encode(v, f);
 	unsigned char k[ENG__PAIR_KEY_MAX];
-	return put(e, txn, ENG__T_FRIENDS, k, eng__key_join(k, f->owner_user_id, f->friend_user_id),
-		   v, n, "mdb_put friends");
+	int rv =
+	    put(e, txn, ENG__T_FRIENDS, k, eng__key_join(k, f->owner_user_id, f->friend_user_id), v,
+		n, "mdb_put friends");
+	if (rv == 0)
+		rv = put(e, txn, ENG__T_FRIENDS_BY_FRIEND, k,
+			 eng__key_join(k, f->friend_user_id, f->owner_user_id), "", 0,
+			 "mdb_put friends_by_friend");
+	return rv;
+}
+
+int eng__friends_index_build(struct eng *e, MDB_txn *txn)
+{
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, e->dbi[ENG__T_FRIENDS], &c);
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_cursor_open friends");
+	MDB_val key, val;
+	int rv = 0;
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0 && rv == 0;
+	     rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		struct im_str owner, friend_id;
+		if (eng__key_split(key.mv_data, key.mv_size, &owner, &friend_id) != 0 ||
+		    owner.n > ENG_ID_MAX || friend_id.n > ENG_ID_MAX)
+			continue; /* eng_check reports it */
+		unsigned char k[ENG__PAIR_KEY_MAX];
+		rv = put(e, txn, ENG__T_FRIENDS_BY_FRIEND, k, eng__key_join(k, friend_id, owner),
+			 "", 0, "mdb_put friends_by_friend");
+	}
+	mdb_cursor_close(c);
+	if (rv == 0 && rc != MDB_NOTFOUND)
+		rv = eng__from_mdb(e, rc, "mdb_cursor_get friends");
+	return rv;
+}
+
+int eng__friend_profile_changed(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+				struct im_str user, struct eng_result *res)
+{
+	unsigned char pfx[ENG_ID_MAX + 1];
+	size_t pn = eng__key_join(pfx, user, (struct im_str){NULL, 0});
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(txn, e->dbi[ENG__T_FRIENDS_BY_FRIEND], &c);
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "mdb_cursor_open friends_by_friend");
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	int rv = 0, st;
+	/* The writes go to other tables, so the cursor stays valid. */
+	while (rv == 0 && (st = eng__prefix_step(e, c, pfx, pn, &key, &val, op)) <= 0) {
+		if (st < 0) {
+			rv = st;
+			break;
+		}
+		op = MDB_NEXT;
+		struct im_str owner = {(const char *)key.mv_data + pn,
+				       (uint32_t)(key.mv_size - pn)};
+		if (!eng__id_valid(owner))
+			continue; /* eng_check reports it */
+		char ob[ENG_ID_MAX];
+		memcpy(ob, owner.p, owner.n);
+		owner.p = ob;
+		rv = eng__vlog_write(e, txn, index, now_ms, ENG_VLOG_FRIEND, owner, user,
+				     ENG_VLOG_UPDATE, res);
+	}
+	mdb_cursor_close(c);
+	return rv;
 }
 
 /*
@@ -350,6 +419,11 @@ static int friend_delete(struct eng *e, MDB_txn *txn, uint64_t index, const stru
 	if (rv == ABSENT)
 		return reject(res, IM_ENOTFOUND, ID_FMT " is not a friend of " ID_FMT,
 			      ID_ARG(friend_id), ID_ARG(owner));
+	if (rv == 0)
+		rv = del(e, txn, ENG__T_FRIENDS_BY_FRIEND, k, eng__key_join(k, friend_id, owner),
+			 "mdb_del friends_by_friend");
+	if (rv == ABSENT)
+		rv = 0; /* an index entry missing already: eng_check reports that */
 	if (rv != 0)
 		return rv;
 	return eng__vlog_write(e, txn, index, cmd->now_ms, ENG_VLOG_FRIEND, owner, friend_id,

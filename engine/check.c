@@ -39,6 +39,11 @@
  * 14. vlogs, vlog_entries: each decodes with a known kind and a version of
  *     at least 1; each entry has its document, whose version is at least the
  *     entry's.
+ * 15. friends_by_friend (schema 2): each entry is empty and names a friends
+ *     row, and each friends row has its entry;
+ * 16. group_reqs: each decodes, its group and user exist and its
+ *     group_reqs_by_user entry too; each group_reqs_by_user entry is empty
+ *     and names a request.
  *
  * Memory stays constant: every cross-check is a point lookup.
  */
@@ -654,7 +659,17 @@ static int user_pair_entry(struct chk *k, const MDB_val *key, const MDB_val *val
 	}
 	if (dec != 0)
 		problem(k, "%s (%s, %s): record does not decode", table, an, bn);
-	int rv = exists(k, ENG__T_USERS, a.p, a.n);
+	unsigned char ik[ENG__PAIR_KEY_MAX];
+	int rv;
+	/* (15) A friend row has its reverse entry (built at the upgrade to schema 2). */
+	if (strcmp(table, "friends") == 0 && k->e->schema >= 2) {
+		rv = exists(k, ENG__T_FRIENDS_BY_FRIEND, ik, eng__key_join(ik, b, a));
+		if (rv < 0)
+			return rv;
+		if (rv == 0)
+			problem(k, "friends (%s, %s): no friends_by_friend entry", an, bn);
+	}
+	rv = exists(k, ENG__T_USERS, a.p, a.n);
 	if (rv == 0)
 		problem(k, "%s (%s, %s): user %s does not exist", table, an, bn, an);
 	if (rv >= 0 && (rv = exists(k, ENG__T_USERS, b.p, b.n)) == 0)
@@ -662,7 +677,6 @@ static int user_pair_entry(struct chk *k, const MDB_val *key, const MDB_val *val
 	if (rv < 0 || strcmp(table, "friend_reqs") != 0)
 		return rv < 0 ? rv : 0;
 	/* A request has its index entry (to, from). */
-	unsigned char ik[ENG__PAIR_KEY_MAX];
 	rv = exists(k, ENG__T_FRIEND_REQS_TO, ik, eng__key_join(ik, b, a));
 	if (rv == 0)
 		problem(k, "friend_reqs (%s, %s): no friend_reqs_to entry", an, bn);
@@ -735,9 +749,61 @@ static int ventry_entry(struct chk *k, const MDB_val *key, const MDB_val *val, v
 	return 0;
 }
 
-/* (12) to (14). */
+/*
+ * An entry (a, b) of an index table that must name the row (b, a) of `of`
+ * (friends_by_friend -> friends, group_reqs_by_user -> group_reqs).
+ */
+static int index_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	enum eng__table of = *(const enum eng__table *)arg;
+	const char *name = of == ENG__T_FRIENDS ? "friends_by_friend" : "group_reqs_by_user";
+	char ab[300], bb[300];
+	struct im_str a, b;
+	if (eng__key_split(key->mv_data, key->mv_size, &a, &b) != 0 || !eng__id_valid(a) ||
+	    !eng__id_valid(b) || val->mv_size != 0) {
+		problem(k, "%s: entry '%s' does not decode", name,
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), ab, sizeof(ab)));
+		return 0;
+	}
+	unsigned char rk[ENG__PAIR_KEY_MAX];
+	int rv = exists(k, of, rk, eng__key_join(rk, b, a));
+	if (rv == 0)
+		problem(k, "%s (%s, %s): no row (%s, %s)", name, show(a.p, a.n, ab, sizeof(ab)),
+			show(b.p, b.n, bb, sizeof(bb)), bb, ab);
+	return rv < 0 ? rv : 0;
+}
+
+/* (16) A join request: key, record, its group and user, its index entry. */
+static int greq_entry(struct chk *k, const MDB_val *key, const MDB_val *val, void *arg)
+{
+	char ab[300], bb[300];
+	struct im_str g, u;
+	if (eng__key_split(key->mv_data, key->mv_size, &g, &u) != 0 || !eng__id_valid(g) ||
+	    !eng__id_valid(u)) {
+		problem(k, "group_reqs: key '%s' does not decode",
+			show(key->mv_data, IM_MIN(key->mv_size, 64u), ab, sizeof(ab)));
+		return 0;
+	}
+	const char *gn = show(g.p, g.n, ab, sizeof(ab)), *un = show(u.p, u.n, bb, sizeof(bb));
+	struct eng_group_req q;
+	if (eng__greq_rec_decode(val->mv_data, val->mv_size, &q) != 0)
+		problem(k, "group_reqs (%s, %s): record does not decode", gn, un);
+	int rv = exists(k, ENG__T_GROUPS, g.p, g.n);
+	if (rv == 0)
+		problem(k, "group_reqs (%s, %s): group %s does not exist", gn, un, gn);
+	if (rv >= 0 && (rv = exists(k, ENG__T_USERS, u.p, u.n)) == 0)
+		problem(k, "group_reqs (%s, %s): user %s does not exist", gn, un, un);
+	unsigned char ik[ENG__PAIR_KEY_MAX];
+	if (rv >= 0 &&
+	    (rv = exists(k, ENG__T_GROUP_REQS_BY_USER, ik, eng__key_join(ik, u, g))) == 0)
+		problem(k, "group_reqs (%s, %s): no group_reqs_by_user entry", gn, un);
+	return rv < 0 ? rv : 0;
+}
+
+/* (12) to (16). */
 static int check_rel_side(struct chk *k)
 {
+	static const enum eng__table friends = ENG__T_FRIENDS, greqs = ENG__T_GROUP_REQS;
 	int rv = walk(k, ENG__T_FRIENDS, user_pair_entry, "friends");
 	if (rv == 0)
 		rv = walk(k, ENG__T_BLACKS, user_pair_entry, "blacks");
@@ -749,6 +815,12 @@ static int check_rel_side(struct chk *k)
 		rv = walk(k, ENG__T_VLOGS, vlog_entry, NULL);
 	if (rv == 0)
 		rv = walk(k, ENG__T_VLOG_ENTRIES, ventry_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_FRIENDS_BY_FRIEND, index_entry, (void *)&friends);
+	if (rv == 0)
+		rv = walk(k, ENG__T_GROUP_REQS, greq_entry, NULL);
+	if (rv == 0)
+		rv = walk(k, ENG__T_GROUP_REQS_BY_USER, index_entry, (void *)&greqs);
 	return rv;
 }
 

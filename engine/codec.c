@@ -24,9 +24,14 @@
  *
  * Version 2 added the items tail and token_kick's except_token.  Nothing had
  * been deployed with version 1, so version 1 is refused (IM_EVERSION) rather
- * than translated.
+ * than translated.  Version 3 added group_members_add's hide_history byte
+ * (after the members) and the types 25..30; a version 2 entry still decodes
+ * (Raft logs written before must replay), its group_members_add with
+ * hide_history false.  The encoder writes version 3 only, so the encoding is
+ * canonical for version 3 entries.
  */
-#define ENG__CMD_VERSION 2
+#define ENG__CMD_VERSION     3
+#define ENG__CMD_VERSION_OLD 2
 
 bool eng__id_valid(struct im_str id)
 {
@@ -406,6 +411,47 @@ static void rd_member(struct rd *r, struct eng_member *m)
 	m->inviter_user_id = rd_id(r);
 }
 
+/*
+ * A join request of group_req_put: group_id str | user_id str | req_msg str |
+ * req_time i64 | ex str | join_source i32 | inviter_user_id str.  The handle
+ * fields are not sent: apply stores the request as pending.
+ */
+#define GREQ_WIRE_MIN (5 * 4 + 8 + 4)
+
+static bool greq_ok(const struct eng_group_req *q)
+{
+	return id_ok(q->group_id) && id_ok(q->user_id) && text_ok(q->req_msg) && text_ok(q->ex) &&
+	       id_ok(q->inviter_user_id);
+}
+
+static uint64_t greq_wire_size(const struct eng_group_req *q)
+{
+	return GREQ_WIRE_MIN + (uint64_t)q->group_id.n + q->user_id.n + q->req_msg.n + q->ex.n +
+	       q->inviter_user_id.n;
+}
+
+static unsigned char *wr_greq(unsigned char *p, const struct eng_group_req *q)
+{
+	p = wr_str(p, q->group_id);
+	p = wr_str(p, q->user_id);
+	p = wr_str(p, q->req_msg);
+	p = wr_u64(p, (uint64_t)q->req_time);
+	p = wr_str(p, q->ex);
+	p = wr_u32(p, (uint32_t)q->join_source);
+	return wr_str(p, q->inviter_user_id);
+}
+
+static void rd_greq(struct rd *r, struct eng_group_req *q)
+{
+	q->group_id = rd_id(r);
+	q->user_id = rd_id(r);
+	q->req_msg = rd_str(r, ENG_TEXT_MAX);
+	q->req_time = (int64_t)rd_u64(r);
+	q->ex = rd_str(r, ENG_TEXT_MAX);
+	q->join_source = (int32_t)rd_u32(r);
+	q->inviter_user_id = rd_id(r);
+}
+
 /* ---------------------------------------------------------------- seq lists */
 
 static unsigned char *wr_seqs(unsigned char *p, uint32_t n, const int64_t *seqs)
@@ -519,6 +565,18 @@ const char *eng__cmd_name(int type)
 		return "group_members_add";
 	case ENG_CMD_GROUP_MEMBERS_REMOVE:
 		return "group_members_remove";
+	case ENG_CMD_GROUP_SET:
+		return "group_set";
+	case ENG_CMD_MEMBER_SET:
+		return "member_set";
+	case ENG_CMD_GROUP_TRANSFER:
+		return "group_transfer";
+	case ENG_CMD_GROUP_DISMISS:
+		return "group_dismiss";
+	case ENG_CMD_GROUP_REQ_PUT:
+		return "group_req_put";
+	case ENG_CMD_GROUP_REQ_RESPOND:
+		return "group_req_respond";
 	case ENG_CMD_FRIEND_APPLY:
 		return "friend_apply";
 	case ENG_CMD_FRIEND_RESPOND:
@@ -640,7 +698,7 @@ static int fields_size(const struct eng_cmd *cmd, uint64_t *out)
 		if (!id_ok(cmd->m.group_members_add.group_id) || k > ENG_MEMBERS_MAX ||
 		    (k > 0 && cmd->m.group_members_add.members == NULL))
 			return IM_EINVAL;
-		n += ws(cmd->m.group_members_add.group_id) + 4;
+		n += ws(cmd->m.group_members_add.group_id) + 4 + 1;
 		for (uint32_t i = 0; i < k; i++) {
 			if (!member_ok(&cmd->m.group_members_add.members[i]))
 				return IM_EINVAL;
@@ -648,6 +706,58 @@ static int fields_size(const struct eng_cmd *cmd, uint64_t *out)
 		}
 		break;
 	}
+	case ENG_CMD_GROUP_SET:
+		if (!group_ok(&cmd->m.group_set.group))
+			return IM_EINVAL;
+		n += 4 + group_wire_size(&cmd->m.group_set.group);
+		break;
+	case ENG_CMD_MEMBER_SET: {
+		uint32_t k = cmd->m.member_set.n_members;
+		if (!id_ok(cmd->m.member_set.group_id) || k > ENG_MEMBERS_MAX ||
+		    (k > 0 &&
+		     (cmd->m.member_set.members == NULL || cmd->m.member_set.masks == NULL)))
+			return IM_EINVAL;
+		n += ws(cmd->m.member_set.group_id) + 4;
+		for (uint32_t i = 0; i < k; i++) {
+			if (!member_ok(&cmd->m.member_set.members[i]))
+				return IM_EINVAL;
+			n += 4 + member_wire_size(&cmd->m.member_set.members[i]);
+		}
+		break;
+	}
+	case ENG_CMD_GROUP_TRANSFER:
+		if (!id_ok(cmd->m.group_transfer.group_id) ||
+		    !id_ok(cmd->m.group_transfer.new_owner))
+			return IM_EINVAL;
+		n += ws(cmd->m.group_transfer.group_id) + ws(cmd->m.group_transfer.new_owner);
+		break;
+	case ENG_CMD_GROUP_DISMISS:
+		if (!id_ok(cmd->m.group_dismiss.group_id))
+			return IM_EINVAL;
+		n += ws(cmd->m.group_dismiss.group_id) + 1;
+		break;
+	case ENG_CMD_GROUP_REQ_PUT: {
+		uint32_t k = cmd->m.group_req_put.n_reqs;
+		if (k > ENG_MEMBERS_MAX || (k > 0 && cmd->m.group_req_put.reqs == NULL))
+			return IM_EINVAL;
+		n += 4;
+		for (uint32_t i = 0; i < k; i++) {
+			if (!greq_ok(&cmd->m.group_req_put.reqs[i]))
+				return IM_EINVAL;
+			n += greq_wire_size(&cmd->m.group_req_put.reqs[i]);
+		}
+		break;
+	}
+	case ENG_CMD_GROUP_REQ_RESPOND:
+		if (!id_ok(cmd->m.group_req_respond.group_id) ||
+		    !id_ok(cmd->m.group_req_respond.user_id) ||
+		    !id_ok(cmd->m.group_req_respond.handler) ||
+		    !text_ok(cmd->m.group_req_respond.handled_msg))
+			return IM_EINVAL;
+		n += ws(cmd->m.group_req_respond.group_id) + ws(cmd->m.group_req_respond.user_id) +
+		     ws(cmd->m.group_req_respond.handler) + 4 +
+		     ws(cmd->m.group_req_respond.handled_msg) + 1;
+		break;
 	case ENG_CMD_GROUP_MEMBERS_REMOVE:
 		if (!id_ok(cmd->m.group_members_remove.group_id) ||
 		    !keys_ok(cmd->m.group_members_remove.n_users,
@@ -758,6 +868,40 @@ static unsigned char *wr_fields(unsigned char *p, const struct eng_cmd *cmd)
 		p = wr_u32(p, cmd->m.group_members_add.n_members);
 		for (uint32_t i = 0; i < cmd->m.group_members_add.n_members; i++)
 			p = wr_member(p, &cmd->m.group_members_add.members[i]);
+		p = wr_u8(p, cmd->m.group_members_add.hide_history);
+		break;
+	case ENG_CMD_GROUP_SET:
+		p = wr_u32(p, cmd->m.group_set.mask);
+		p = wr_group(p, &cmd->m.group_set.group);
+		break;
+	case ENG_CMD_MEMBER_SET:
+		p = wr_str(p, cmd->m.member_set.group_id);
+		p = wr_u32(p, cmd->m.member_set.n_members);
+		for (uint32_t i = 0; i < cmd->m.member_set.n_members; i++) {
+			p = wr_u32(p, cmd->m.member_set.masks[i]);
+			p = wr_member(p, &cmd->m.member_set.members[i]);
+		}
+		break;
+	case ENG_CMD_GROUP_TRANSFER:
+		p = wr_str(p, cmd->m.group_transfer.group_id);
+		p = wr_str(p, cmd->m.group_transfer.new_owner);
+		break;
+	case ENG_CMD_GROUP_DISMISS:
+		p = wr_str(p, cmd->m.group_dismiss.group_id);
+		p = wr_u8(p, cmd->m.group_dismiss.delete_member);
+		break;
+	case ENG_CMD_GROUP_REQ_PUT:
+		p = wr_u32(p, cmd->m.group_req_put.n_reqs);
+		for (uint32_t i = 0; i < cmd->m.group_req_put.n_reqs; i++)
+			p = wr_greq(p, &cmd->m.group_req_put.reqs[i]);
+		break;
+	case ENG_CMD_GROUP_REQ_RESPOND:
+		p = wr_str(p, cmd->m.group_req_respond.group_id);
+		p = wr_str(p, cmd->m.group_req_respond.user_id);
+		p = wr_str(p, cmd->m.group_req_respond.handler);
+		p = wr_u32(p, (uint32_t)cmd->m.group_req_respond.handle_result);
+		p = wr_str(p, cmd->m.group_req_respond.handled_msg);
+		p = wr_u8(p, cmd->m.group_req_respond.hide_history);
 		break;
 	case ENG_CMD_GROUP_MEMBERS_REMOVE:
 		p = wr_str(p, cmd->m.group_members_remove.group_id);
@@ -813,8 +957,38 @@ size_t eng_cmd_framed_len(const void *buf, size_t len)
 	return framed <= len ? (size_t)framed : len;
 }
 
-/* Reads the type's own fields.  0, IM_ECORRUPT (unknown type, a bad count) or -ENOMEM. */
-static int rd_fields(struct rd *r, struct eng_cmd *cmd)
+/* n members (<= ENG_MEMBERS_MAX) of group gid, each after a mask when masks != NULL. */
+static int rd_members(struct rd *r, struct eng_cmd *cmd, struct im_str gid, uint32_t *n_out,
+		      struct eng_member **out, uint32_t **masks_out)
+{
+	uint32_t k = rd_u32(r);
+	uint64_t min = MEMBER_WIRE_MIN + (masks_out ? 4 : 0);
+	if (r->bad || k > ENG_MEMBERS_MAX || (uint64_t)k * min > r->n)
+		return IM_ECORRUPT;
+	struct eng_member *members = NULL;
+	uint32_t *masks = NULL;
+	if (k > 0 && (members = cmd_alloc(cmd, k, sizeof(*members))) == NULL)
+		return -ENOMEM;
+	if (k > 0 && masks_out && (masks = cmd_alloc(cmd, k, sizeof(*masks))) == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < k && !r->bad; i++) {
+		if (masks)
+			masks[i] = rd_u32(r);
+		rd_member(r, &members[i]);
+		members[i].group_id = gid;
+	}
+	*n_out = k;
+	*out = members;
+	if (masks_out)
+		*masks_out = masks;
+	return 0;
+}
+
+/*
+ * Reads the type's own fields of a `version` entry.  0, IM_ECORRUPT (unknown
+ * type, a bad count) or -ENOMEM.
+ */
+static int rd_fields(struct rd *r, struct eng_cmd *cmd, int version)
 {
 	int rv = 0;
 	switch (cmd->type) {
@@ -907,18 +1081,11 @@ static int rd_fields(struct rd *r, struct eng_cmd *cmd)
 	}
 	case ENG_CMD_GROUP_MEMBERS_ADD: {
 		struct im_str gid = cmd->m.group_members_add.group_id = rd_id(r);
-		uint32_t k = rd_u32(r);
-		if (r->bad || k > ENG_MEMBERS_MAX || (uint64_t)k * MEMBER_WIRE_MIN > r->n)
-			return IM_ECORRUPT;
-		struct eng_member *members = NULL;
-		if (k > 0 && (members = cmd_alloc(cmd, k, sizeof(*members))) == NULL)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < k && !r->bad; i++) {
-			rd_member(r, &members[i]);
-			members[i].group_id = gid;
-		}
-		cmd->m.group_members_add.n_members = k;
-		cmd->m.group_members_add.members = members;
+		rv = rd_members(r, cmd, gid, &cmd->m.group_members_add.n_members,
+				&cmd->m.group_members_add.members, NULL);
+		/* Version 2 had no flag: history stays visible. */
+		if (rv == 0 && version >= 3)
+			cmd->m.group_members_add.hide_history = rd_bool(r);
 		break;
 	}
 	case ENG_CMD_GROUP_MEMBERS_REMOVE:
@@ -927,6 +1094,45 @@ static int rd_fields(struct rd *r, struct eng_cmd *cmd)
 			     &cmd->m.group_members_remove.n_users,
 			     &cmd->m.group_members_remove.user_ids);
 		cmd->m.group_members_remove.reason = (int32_t)rd_u32(r);
+		break;
+	case ENG_CMD_GROUP_SET:
+		cmd->m.group_set.mask = rd_u32(r);
+		rd_group(r, &cmd->m.group_set.group);
+		break;
+	case ENG_CMD_MEMBER_SET: {
+		struct im_str gid = cmd->m.member_set.group_id = rd_id(r);
+		rv = rd_members(r, cmd, gid, &cmd->m.member_set.n_members,
+				&cmd->m.member_set.members, &cmd->m.member_set.masks);
+		break;
+	}
+	case ENG_CMD_GROUP_TRANSFER:
+		cmd->m.group_transfer.group_id = rd_id(r);
+		cmd->m.group_transfer.new_owner = rd_id(r);
+		break;
+	case ENG_CMD_GROUP_DISMISS:
+		cmd->m.group_dismiss.group_id = rd_id(r);
+		cmd->m.group_dismiss.delete_member = rd_bool(r);
+		break;
+	case ENG_CMD_GROUP_REQ_PUT: {
+		uint32_t k = rd_u32(r);
+		if (r->bad || k > ENG_MEMBERS_MAX || (uint64_t)k * GREQ_WIRE_MIN > r->n)
+			return IM_ECORRUPT;
+		struct eng_group_req *reqs = NULL;
+		if (k > 0 && (reqs = cmd_alloc(cmd, k, sizeof(*reqs))) == NULL)
+			return -ENOMEM;
+		for (uint32_t i = 0; i < k && !r->bad; i++)
+			rd_greq(r, &reqs[i]);
+		cmd->m.group_req_put.n_reqs = k;
+		cmd->m.group_req_put.reqs = reqs;
+		break;
+	}
+	case ENG_CMD_GROUP_REQ_RESPOND:
+		cmd->m.group_req_respond.group_id = rd_id(r);
+		cmd->m.group_req_respond.user_id = rd_id(r);
+		cmd->m.group_req_respond.handler = rd_id(r);
+		cmd->m.group_req_respond.handle_result = (int32_t)rd_u32(r);
+		cmd->m.group_req_respond.handled_msg = rd_str(r, ENG_TEXT_MAX);
+		cmd->m.group_req_respond.hide_history = rd_bool(r);
 		break;
 	default:
 		/* The relation commands (rel_rec.c), or IM_ECORRUPT for an unknown type. */
@@ -957,7 +1163,7 @@ int eng_cmd_decode(const void *buf, size_t len, struct eng_cmd *cmd)
 	memset(cmd, 0, sizeof(*cmd));
 	if (len < ENG_CMD_HEADER || h[0] != 'I' || h[1] != 'M')
 		return IM_ECORRUPT;
-	if (h[2] != ENG__CMD_VERSION)
+	if (h[2] != ENG__CMD_VERSION && h[2] != ENG__CMD_VERSION_OLD)
 		return IM_EVERSION;
 	/* The length must match exactly: no slack before or after. */
 	uint32_t plen = im_get_be32(h + 4);
@@ -972,7 +1178,7 @@ int eng_cmd_decode(const void *buf, size_t len, struct eng_cmd *cmd)
 	struct rd r = {h + ENG_CMD_HEADER, plen, false};
 	cmd->type = h[3];
 	cmd->now_ms = (int64_t)rd_u64(&r);
-	int rv = rd_fields(&r, cmd);
+	int rv = rd_fields(&r, cmd, h[2]);
 	if (rv == 0)
 		rv = rd_items(&r, cmd);
 	/* Short fields and trailing bytes are both corrupt. */

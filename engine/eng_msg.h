@@ -129,6 +129,50 @@ struct eng_member {
 	struct im_str inviter_user_id;
 };
 
+/*
+ * Field mask bits for ENG_CMD_GROUP_SET.  Every GROUP_SET writes the group's
+ * group-member log element "" (UPDATE, §7.1).
+ */
+enum {
+	ENG_GROUP_NAME = 1u << 0,
+	ENG_GROUP_NOTIFICATION = 1u << 1, /* + notification_update_time, notification_user_id */
+	ENG_GROUP_INTRODUCTION = 1u << 2,
+	ENG_GROUP_FACE_URL = 1u << 3,
+	ENG_GROUP_EX = 1u << 4,
+	ENG_GROUP_NEED_VERIFICATION = 1u << 5,
+	ENG_GROUP_LOOK_MEMBER_INFO = 1u << 6,
+	ENG_GROUP_APPLY_MEMBER_FRIEND = 1u << 7,
+	ENG_GROUP_STATUS = 1u << 8,	 /* 0 ok or 3 muted; 2 only through GROUP_DISMISS */
+	ENG_GROUP_AT_ANNOUNCE = 1u << 9, /* every member's sg_ row: groupAtType 4 (1519) */
+};
+
+/*
+ * Field mask bits for ENG_CMD_MEMBER_SET.  Each member written gets a
+ * group-member log UPDATE; ROLE also writes the sort marker (§7.1).
+ */
+enum {
+	ENG_MEMBER_NICKNAME = 1u << 0,
+	ENG_MEMBER_FACE_URL = 1u << 1,
+	ENG_MEMBER_EX = 1u << 2,
+	ENG_MEMBER_ROLE = 1u << 3, /* 60 or 20, never on the owner (GROUP_TRANSFER does that) */
+	ENG_MEMBER_MUTE_END = 1u << 4,
+};
+
+/* A group join request (sdkws.GroupRequest without the profiles), keyed by (group, user). */
+struct eng_group_req {
+	struct im_str group_id;
+	struct im_str user_id; /* the applicant (or the invited user) */
+	int32_t handle_result; /* 0 pending, 1 accepted, -1 refused */
+	struct im_str req_msg;
+	struct im_str handled_msg;
+	int64_t req_time; /* ms */
+	struct im_str handle_user_id;
+	int64_t handle_time; /* ms; 0 until handled */
+	struct im_str ex;
+	int32_t join_source;	       /* 2 invitation, 3 search, 4 QR code */
+	struct im_str inviter_user_id; /* invitations: the inviting member */
+};
+
 /* Why members leave (ENG_CMD_GROUP_MEMBERS_REMOVE). */
 enum { ENG_GROUP_QUIT = 1, ENG_GROUP_KICK = 2 };
 
@@ -156,8 +200,9 @@ struct eng_event {
 	/*
 	 * Users who also receive the push besides the item's own recipients,
 	 * their ids separated by one 0x00 byte (empty: none).  The group items
-	 * of a GROUP_MEMBERS_REMOVE command name the removed users here: they
-	 * are no longer members when the push is made (§8.2).
+	 * of a GROUP_MEMBERS_REMOVE command, and of a GROUP_DISMISS with
+	 * delete_member, name the removed users here: they are no longer
+	 * members when the push is made (§8.2).
 	 */
 	struct im_str extra;
 };

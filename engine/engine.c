@@ -182,12 +182,24 @@ static int open_tables(struct eng *e)
 		rv = eng__from_mdb(e, rc, "mdb_get meta schema");
 	} else if (v.mv_size != 4) {
 		rv = eng__errf(e, IM_ECORRUPT, "meta schema: %zu bytes, want 4", v.mv_size);
-	} else if (im_get_be32(v.mv_data) != ENG__SCHEMA_VERSION) {
+	} else if (im_get_be32(v.mv_data) == 0 || im_get_be32(v.mv_data) > ENG__SCHEMA_VERSION) {
 		uint32_t ver = im_get_be32(v.mv_data);
 		rv = eng__errf(e, ver > ENG__SCHEMA_VERSION ? IM_EVERSION : IM_ECORRUPT,
 			       "schema version %" PRIu32 ", this build knows %d", ver,
 			       ENG__SCHEMA_VERSION);
+	} else if (im_get_be32(v.mv_data) < ENG__SCHEMA_VERSION && !e->read_only) {
+		/* Schema 1 -> 2: the friends_by_friend index, then the new version. */
+		rv = eng__friends_index_build(e, txn);
+		unsigned char b[4];
+		im_put_be32(b, ENG__SCHEMA_VERSION);
+		v = (MDB_val){4, b};
+		rc = rv ? 0 : mdb_put(txn, e->dbi[ENG__T_META], &k, &v, 0);
+		rv = rv ? rv : rc ? eng__from_mdb(e, rc, "mdb_put meta schema") : 0;
+	} else {
+		e->schema = im_get_be32(v.mv_data);
 	}
+	if (e->schema == 0)
+		e->schema = ENG__SCHEMA_VERSION;
 	if (rv == 0)
 		rv = eng__meta_get_u64(e, txn, ENG__META_APPLIED, &e->applied_disk);
 	if (rv != 0) {
@@ -324,6 +336,7 @@ void eng_close(struct eng *e)
 		mdb_txn_abort(e->rd.txn);
 	mdb_env_close(e->env);
 	im_buf_free(&e->scratch);
+	im_buf_free(&e->removed);
 	im_buf_free(&e->events);
 	im_free(e);
 }

@@ -104,6 +104,12 @@ enum eng_cmd_type {
 	/* Group membership (eng_msg.h, openim-protocol.md §8.2); + items (notifications). */
 	ENG_CMD_GROUP_MEMBERS_ADD = 23,	   /* invite: new members of an existing group */
 	ENG_CMD_GROUP_MEMBERS_REMOVE = 24, /* quit / kick: members leave (never the owner) */
+	ENG_CMD_GROUP_SET = 25,		   /* masked fields of a group (ENG_GROUP_*) */
+	ENG_CMD_MEMBER_SET = 26,	   /* masked fields of members (ENG_MEMBER_*) */
+	ENG_CMD_GROUP_TRANSFER = 27,	/* a member becomes owner; the old owner takes its role */
+	ENG_CMD_GROUP_DISMISS = 28,	/* status 2; with delete_member every member leaves */
+	ENG_CMD_GROUP_REQ_PUT = 29,	/* join requests created or reset to pending */
+	ENG_CMD_GROUP_REQ_RESPOND = 30, /* a pending request handled; agree adds the member */
 };
 
 /* A user command (OpenIM's "user command": favourites, recent items, ...). */
@@ -215,6 +221,7 @@ struct eng_cmd {
 			struct im_str group_id;
 			uint32_t n_members;
 			struct eng_member *members; /* not members yet; group_id ignored */
+			bool hide_history; /* new members' sg_ min seq = maxSeq+1 (§8.2) */
 		} group_members_add;
 		struct {
 			struct im_str group_id;
@@ -222,6 +229,37 @@ struct eng_cmd {
 			struct im_str *user_ids; /* current members, not the owner */
 			int32_t reason;		 /* ENG_GROUP_QUIT or ENG_GROUP_KICK */
 		} group_members_remove;
+		struct {
+			uint32_t mask; /* ENG_GROUP_* */
+			struct eng_group
+			    group; /* group_id names it; the masked fields are written */
+		} group_set;
+		struct {
+			struct im_str group_id;
+			uint32_t n_members;
+			struct eng_member *members; /* current members; group_id ignored */
+			uint32_t *masks;	    /* ENG_MEMBER_* per member */
+		} member_set;
+		struct {
+			struct im_str group_id;
+			struct im_str new_owner; /* a member other than the owner */
+		} group_transfer;
+		struct {
+			struct im_str group_id;
+			bool delete_member;
+		} group_dismiss;
+		struct {
+			uint32_t n_reqs;
+			struct eng_group_req *reqs; /* each reset to pending with its req_time */
+		} group_req_put;
+		struct {
+			struct im_str group_id;
+			struct im_str user_id; /* the applicant */
+			struct im_str handler; /* handle_user_id, and the new member's operator */
+			int32_t handle_result; /* 1 agree, -1 refuse */
+			struct im_str handled_msg;
+			bool hide_history; /* as group_members_add */
+		} group_req_respond;
 	} m;
 	/* The relation commands (eng_rel.h; only the member of `type` is used). */
 	union eng_rel_cmd r;
@@ -230,7 +268,7 @@ struct eng_cmd {
 
 /*
  * Command wire format (docs/storage.md): a 12-byte header
- *   magic "IM" | version u8 (2) | type u8 | payload length u32 BE | CRC-32 u32 BE
+ *   magic "IM" | version u8 (3; 2 still decodes) | type u8 | payload length u32 BE | CRC-32 u32 BE
  * followed by the payload (big-endian integers, strings as u32 BE length + bytes):
  * now_ms i64, the type's own fields, then the items tail that every type
  * carries: n_items u32 (<= ENG_ITEMS_MAX) and the items.  The CRC covers header
@@ -449,6 +487,9 @@ int64_t eng_read_seq(struct eng_rtxn *r, struct im_str user_id, struct im_str co
 
 /* Groups: 0 or IM_ENOTFOUND.  member_count is filled.  Views. */
 int eng_group_get(struct eng_rtxn *r, struct im_str group_id, struct eng_group *out);
+/* Every group in groupID order (the CMS search). */
+typedef int (*eng_group_cb)(const struct eng_group *g, void *arg);
+int eng_group_scan(struct eng_rtxn *r, eng_group_cb cb, void *arg);
 int eng_member_get(struct eng_rtxn *r, struct im_str group_id, struct im_str user_id,
 		   struct eng_member *out);
 /* Members of a group in userID order. */
@@ -457,6 +498,16 @@ int eng_member_scan(struct eng_rtxn *r, struct im_str group_id, eng_member_cb cb
 /* Groups a user is a member of, in groupID order (views of the group ids). */
 typedef int (*eng_id_cb)(struct im_str id, void *arg);
 int eng_user_group_scan(struct eng_rtxn *r, struct im_str user_id, eng_id_cb cb, void *arg);
+
+/* The join request (group, user): 0 or IM_ENOTFOUND.  Views. */
+int eng_group_req_get(struct eng_rtxn *r, struct im_str group_id, struct im_str user_id,
+		      struct eng_group_req *out);
+/* Requests to join group_id (in user order) / made by user_id (in group order). */
+typedef int (*eng_group_req_cb)(const struct eng_group_req *q, void *arg);
+int eng_group_req_scan_group(struct eng_rtxn *r, struct im_str group_id, eng_group_req_cb cb,
+			     void *arg);
+int eng_group_req_scan_user(struct eng_rtxn *r, struct im_str user_id, eng_group_req_cb cb,
+			    void *arg);
 
 /* ---------------------------------------------------------------- offline */
 
@@ -471,9 +522,11 @@ int eng_user_group_scan(struct eng_rtxn *r, struct im_str user_id, eng_id_cb cb,
  * belongs to a registered user; members and user_groups agree both ways and
  * each group's member_count is its number of members; friend, blacklist
  * and request rows name registered users, friend_reqs_to and friend_reqs
- * agree both ways, and every version-log entry has a document whose version
- * is at least the entry's.  It reads the committed state (an open batch
- * is not seen). Writes one line per problem to `report` (may be NULL).  Returns the number of
+ * agree both ways, friends_by_friend and friends agree both ways (from
+ * schema 2), group_reqs rows name an existing group and a registered user
+ * and agree both ways with group_reqs_by_user, and every version-log entry
+ * has a document whose version is at least the entry's.  It reads the committed state (an open
+ * batch is not seen). Writes one line per problem to `report` (may be NULL).  Returns the number of
  * problems (0 = consistent) or a negative error.
  */
 int eng_check(struct eng *e, struct im_buf *report);

@@ -37,7 +37,10 @@
 	X(ENG__T_FRIENDS, "friends", 1)                                                            \
 	X(ENG__T_FRIEND_REQS, "friend_reqs", 1)                                                    \
 	X(ENG__T_FRIEND_REQS_TO, "friend_reqs_to", 1)                                              \
-	X(ENG__T_BLACKS, "blacks", 1)
+	X(ENG__T_BLACKS, "blacks", 1)                                                              \
+	X(ENG__T_GROUP_REQS, "group_reqs", 1)                                                      \
+	X(ENG__T_GROUP_REQS_BY_USER, "group_reqs_by_user", 1)                                      \
+	X(ENG__T_FRIENDS_BY_FRIEND, "friends_by_friend", 1)
 
 enum eng__table {
 #define ENG__TABLE_ENUM(id, name, late) id,
@@ -52,7 +55,12 @@ enum eng__table {
 #define ENG__META_USERS	   "user_count"	   /* u64: number of users */
 #define ENG__META_USER_SEQ "user_seq_next" /* u64: next registration sequence (from 1) */
 
-#define ENG__SCHEMA_VERSION 1
+/*
+ * Schema 2 added friends_by_friend, an index of friends that schema 1 data
+ * lacks: a read-write open of schema 1 builds it from friends and writes 2.
+ * A read-only open of schema 1 works (the index reads as absent).
+ */
+#define ENG__SCHEMA_VERSION 2
 #define ENG__MAXDBS	    32
 
 /* Leading format byte of every record value, so records can evolve. */
@@ -71,6 +79,7 @@ enum eng__table {
 #define ENG__REC_FRIEND_V1 1
 #define ENG__REC_FREQ_V1   1
 #define ENG__REC_BLACK_V1  1
+#define ENG__REC_GREQ_V1   1
 
 /* A token value: format u8 | status u8 | expire_at i64 BE | issued_ms i64 BE. */
 #define ENG__TOKEN_VAL_LEN 18
@@ -96,6 +105,7 @@ struct eng {
 	size_t map_size; /* current map size */
 	size_t map_max;	 /* the map never grows past this */
 	bool read_only;
+	uint32_t schema;       /* the stored schema version (older only on a read-only open) */
 	bool full;	       /* the last apply hit IM_EFULL at map_max */
 	MDB_txn *batch;	       /* the open group-commit write txn, or NULL */
 	bool commit_each;      /* the map is nearly full: commit after each command */
@@ -105,6 +115,12 @@ struct eng {
 	struct eng_rtxn rd;
 	int mdb_rc;	       /* raw LMDB code last seen by eng__from_mdb() */
 	struct im_buf scratch; /* reused record buffer for apply */
+	/*
+	 * The users a GROUP_DISMISS with delete_member removed, joined by 0x00:
+	 * the extra recipients of its items (apply_msg.c).  Emptied before
+	 * each command.
+	 */
+	struct im_buf removed;
 	/*
 	 * Events (eng_msg.h) serialised back to back in log order (events.c).
 	 * The first events_committed bytes belong to committed batches; the
@@ -154,6 +170,58 @@ int eng__apply_msg_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct
 		       struct eng_result *res);
 int eng__apply_items(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
 		     struct eng_result *res);
+
+/*
+ * apply_msg.c helpers shared with apply_group.c.  ENG__ABSENT is what the
+ * lookups return for "no such row" besides 0, ENG__REJECT and errors.
+ */
+#define ENG__ABSENT 2
+struct eng__conv_seq;
+/* The conv_seqs row of conv; all zero when the conversation has no message yet. */
+int eng__conv_seq_get(struct eng *e, MDB_txn *txn, struct im_str conv, struct eng__conv_seq *out,
+		      struct eng_result *res);
+/* owner's row of conv into *c (views may point into the map): 0, ENG__ABSENT, REJECT, < 0. */
+int eng__conv_row_get(struct eng *e, MDB_txn *txn, struct im_str owner, struct im_str conv,
+		      struct eng_conv *c, struct eng_result *res);
+/* Encodes c first (its views may point into the map), then stores it. */
+int eng__conv_row_put(struct eng *e, MDB_txn *txn, struct im_str owner, const struct eng_conv *c);
+/* "sg_<group>" into buf (ENG_CONV_ID_MAX + 1 bytes). */
+struct im_str eng__group_conv(char *buf, struct im_str gid);
+/* The stored group (views into the map): 0, ENG__REJECT (EINVAL, ENOTFOUND, ECORRUPT), < 0. */
+int eng__group_read(struct eng *e, MDB_txn *txn, struct im_str gid, struct eng_group *g,
+		    struct eng_result *res);
+/* Encodes g first, then stores it under g->group_id. */
+int eng__group_put(struct eng *e, MDB_txn *txn, const struct eng_group *g);
+/*
+ * One user joins m->group_id (member_count is the caller's to adjust): the
+ * members and user_groups rows, the sg_ row (created, or its cap cleared;
+ * with hide_history min_seq = maxSeq + 1), the CONVERSATION and membership
+ * logs.  The user must be registered (IM_ENOTFOUND) and not a member
+ * (IM_EEXIST).
+ */
+int eng__member_join(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+		     const struct eng_member *m, bool hide_history, struct eng_result *res);
+/*
+ * One member leaves gid (member_count is the caller's): the rows go, the
+ * sg_ row is capped at max_seq (CONVERSATION UPDATE), the membership logs
+ * get DELETE.  Not a member: IM_ENOTFOUND.
+ */
+int eng__member_leave(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+		      struct im_str gid, struct im_str uid, int64_t max_seq,
+		      struct eng_result *res);
+
+/* apply_group.c: GROUP_SET .. GROUP_REQ_RESPOND (same contract). */
+int eng__apply_group_cmd(struct eng *e, MDB_txn *txn, uint64_t index, const struct eng_cmd *cmd,
+			 struct eng_result *res);
+
+/*
+ * apply_rel.c: a FRIEND log UPDATE of user in every owner that has user as a
+ * friend (a profile change, §7.1), found through friends_by_friend.
+ */
+int eng__friend_profile_changed(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
+				struct im_str user, struct eng_result *res);
+/* apply_rel.c: builds friends_by_friend from friends (the schema 1 -> 2 upgrade). */
+int eng__friends_index_build(struct eng *e, MDB_txn *txn);
 
 /*
  * apply_rel.c: the relation command handlers (same contract).  `index` is
@@ -332,6 +400,11 @@ size_t eng__member_rec_size(const struct eng_member *m);
 void eng__member_rec_encode(unsigned char *p, const struct eng_member *m);
 int eng__member_rec_decode(const void *val, size_t len, struct eng_member *out);
 
+/* group_reqs: group | 0x00 | user -> this record; group_reqs_by_user: user | 0x00 | group -> "". */
+size_t eng__greq_rec_size(const struct eng_group_req *q);
+void eng__greq_rec_encode(unsigned char *p, const struct eng_group_req *q);
+int eng__greq_rec_decode(const void *val, size_t len, struct eng_group_req *out);
+
 /* read_seqs and user_groups values: a bare i64 BE (hasReadSeq, join_time). */
 #define ENG__I64_VAL_LEN 8
 
@@ -343,7 +416,8 @@ int eng__member_rec_decode(const void *val, size_t len, struct eng_member *out);
  * vlog_entries: kind u8 | doc_id | 0x00 | elem_id -> format u8 | state u8 |
  *               version u64 | last_update i64
  * friends, friend_reqs, blacks: id | 0x00 | id (eng__key_join) -> records
- * below; friend_reqs_to: to | 0x00 | from -> "" (an index of friend_reqs).
+ * below; friend_reqs_to: to | 0x00 | from -> "" (an index of friend_reqs);
+ * friends_by_friend: friend | 0x00 | owner -> "" (an index of friends).
  */
 #define ENG__VLOG_KEY_MAX   (1 + ENG_ID_MAX)
 #define ENG__VENTRY_KEY_MAX (1 + ENG_ID_MAX + 1 + ENG_CONV_ID_MAX)

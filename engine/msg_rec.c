@@ -388,3 +388,56 @@ int eng__member_rec_decode(const void *val, size_t len, struct eng_member *out)
 	*out = m;
 	return 0;
 }
+
+/*
+ * group_reqs value: format u8 | handle_result i32 | join_source i32 |
+ * req_time i64 | handle_time i64 | req_msg str | handled_msg str |
+ * handle_user_id str | ex str | inviter_user_id str.  group_id and user_id
+ * are the key.
+ */
+#define GREQ_REC_FIXED (1 + 2 * 4 + 2 * 8 + 5 * 4)
+
+size_t eng__greq_rec_size(const struct eng_group_req *q)
+{
+	return GREQ_REC_FIXED + (size_t)q->req_msg.n + q->handled_msg.n + q->handle_user_id.n +
+	       q->ex.n + q->inviter_user_id.n;
+}
+
+void eng__greq_rec_encode(unsigned char *p, const struct eng_group_req *q)
+{
+	p = wr_u8(p, ENG__REC_GREQ_V1);
+	p = wr_u32(p, (uint32_t)q->handle_result);
+	p = wr_u32(p, (uint32_t)q->join_source);
+	p = wr_u64(p, (uint64_t)q->req_time);
+	p = wr_u64(p, (uint64_t)q->handle_time);
+	p = wr_str(p, q->req_msg);
+	p = wr_str(p, q->handled_msg);
+	p = wr_str(p, q->handle_user_id);
+	p = wr_str(p, q->ex);
+	wr_str(p, q->inviter_user_id);
+}
+
+/* Fills every field but group_id and user_id (the key's). */
+int eng__greq_rec_decode(const void *val, size_t len, struct eng_group_req *out)
+{
+	struct rd r = {val, len, false};
+	const unsigned char *v = rd_take(&r, 1);
+	if (v == NULL)
+		return IM_ECORRUPT;
+	if (*v != ENG__REC_GREQ_V1)
+		return IM_EVERSION;
+	struct eng_group_req q = {.group_id = out->group_id, .user_id = out->user_id};
+	q.handle_result = (int32_t)rd_u32(&r);
+	q.join_source = (int32_t)rd_u32(&r);
+	q.req_time = (int64_t)rd_u64(&r);
+	q.handle_time = (int64_t)rd_u64(&r);
+	q.req_msg = rd_str(&r, ENG_TEXT_MAX);
+	q.handled_msg = rd_str(&r, ENG_TEXT_MAX);
+	q.handle_user_id = rd_id(&r);
+	q.ex = rd_str(&r, ENG_TEXT_MAX);
+	q.inviter_user_id = rd_id(&r);
+	if (r.bad || r.n != 0 || q.handle_result < -1 || q.handle_result > 1)
+		return IM_ECORRUPT;
+	*out = q;
+	return 0;
+}

@@ -249,6 +249,31 @@ int eng_group_get(struct eng_rtxn *r, struct im_str group_id, struct eng_group *
 	return rv;
 }
 
+int eng_group_scan(struct eng_rtxn *r, eng_group_cb cb, void *arg)
+{
+	struct eng *e = r->e;
+	if (e->absent[ENG__T_GROUPS])
+		return 0;
+	MDB_cursor *c;
+	int rc = mdb_cursor_open(r->txn, e->dbi[ENG__T_GROUPS], &c);
+	if (rc != 0)
+		return eng__from_mdb(e, rc, "group_scan: mdb_cursor_open");
+	MDB_val key, val;
+	int rv = 0;
+	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0 && rv == 0;
+	     rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
+		struct eng_group g = {.group_id = {key.mv_data, (uint32_t)key.mv_size}};
+		if (eng__group_rec_decode(val.mv_data, val.mv_size, &g) != 0)
+			rv = eng__errf(e, IM_ECORRUPT, "group_scan: record does not decode");
+		else
+			rv = cb(&g, arg);
+	}
+	if (rv == 0 && rc != MDB_NOTFOUND)
+		rv = eng__from_mdb(e, rc, "group_scan: mdb_cursor_get");
+	mdb_cursor_close(c);
+	return rv;
+}
+
 /* Fills a member from its key and value (views). */
 static int member_decode(const MDB_val *key, const MDB_val *val, struct eng_member *m)
 {

@@ -330,3 +330,79 @@ int eng_black_scan(struct eng_rtxn *r, struct im_str owner, uint64_t offset, uin
 	return pair_scan(r, ENG__T_BLACKS, owner, offset, limit, black_from, &b, call_bl, &s, total,
 			 "black_scan");
 }
+
+/* ---------------------------------------------------------------- group join requests */
+
+static int greq_from(struct im_str a, struct im_str b, const MDB_val *val, void *out)
+{
+	struct eng_group_req *q = out;
+	q->group_id = a;
+	q->user_id = b;
+	return eng__greq_rec_decode(val->mv_data, val->mv_size, q);
+}
+
+int eng_group_req_get(struct eng_rtxn *r, struct im_str group_id, struct im_str user_id,
+		      struct eng_group_req *out)
+{
+	return pair_get(r, ENG__T_GROUP_REQS, group_id, user_id, greq_from, out, "group_req_get");
+}
+
+struct scan_gq {
+	eng_group_req_cb cb;
+	void *arg;
+};
+static int call_gq(const void *row, void *arg)
+{
+	struct scan_gq *s = arg;
+	return s->cb(row, s->arg);
+}
+
+int eng_group_req_scan_group(struct eng_rtxn *r, struct im_str group_id, eng_group_req_cb cb,
+			     void *arg)
+{
+	struct eng_group_req q;
+	struct scan_gq s = {cb, arg};
+	return pair_scan(r, ENG__T_GROUP_REQS, group_id, 0, 0, greq_from, &q, call_gq, &s, NULL,
+			 "group_req_scan_group");
+}
+
+/* Each group_reqs_by_user entry (user, group) names the request (group, user). */
+int eng_group_req_scan_user(struct eng_rtxn *r, struct im_str user_id, eng_group_req_cb cb,
+			    void *arg)
+{
+	if (!eng__id_valid(user_id))
+		return 0;
+	MDB_cursor *c;
+	int rv = rcursor(r, ENG__T_GROUP_REQS_BY_USER, &c, "group_req_scan_user: mdb_cursor_open");
+	if (rv != 0 || c == NULL)
+		return rv;
+	unsigned char pfx[ENG_ID_MAX + 1];
+	size_t pn = eng__key_join(pfx, user_id, empty);
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	for (;;) {
+		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
+		if (st != 0) {
+			rv = st < 0 ? st : 0;
+			break;
+		}
+		op = MDB_NEXT;
+		struct im_str ku, kg;
+		struct eng_group_req q;
+		if (eng__key_split(key.mv_data, key.mv_size, &ku, &kg) != 0) {
+			rv = eng__errf(r->e, IM_ECORRUPT,
+				       "group_req_scan_user: key does not decode");
+			break;
+		}
+		rv = eng_group_req_get(r, kg, ku, &q);
+		if (rv == IM_ENOTFOUND)
+			rv = eng__errf(r->e, IM_ECORRUPT,
+				       "group_req_scan_user: index entry without its request");
+		if (rv == 0)
+			rv = cb(&q, arg);
+		if (rv != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	return rv;
+}

@@ -139,6 +139,36 @@ static void check_views(const struct eng_cmd *c, const uint8_t *d, size_t n)
 		}
 		break;
 	}
+	case ENG_CMD_GROUP_SET:
+		check_view(c->m.group_set.group.group_id, d, n);
+		check_view(c->m.group_set.group.notification, d, n);
+		check_view(c->m.group_set.group.notification_user_id, d, n);
+		break;
+	case ENG_CMD_MEMBER_SET:
+		check_view(c->m.member_set.group_id, d, n);
+		for (uint32_t i = 0; i < c->m.member_set.n_members; i++) {
+			check_view(c->m.member_set.members[i].user_id, d, n);
+			check_view(c->m.member_set.members[i].nickname, d, n);
+			check_view(c->m.member_set.members[i].inviter_user_id, d, n);
+		}
+		break;
+	case ENG_CMD_GROUP_TRANSFER:
+		check_view(c->m.group_transfer.group_id, d, n);
+		check_view(c->m.group_transfer.new_owner, d, n);
+		break;
+	case ENG_CMD_GROUP_REQ_PUT:
+		for (uint32_t i = 0; i < c->m.group_req_put.n_reqs; i++) {
+			check_view(c->m.group_req_put.reqs[i].group_id, d, n);
+			check_view(c->m.group_req_put.reqs[i].user_id, d, n);
+			check_view(c->m.group_req_put.reqs[i].req_msg, d, n);
+			check_view(c->m.group_req_put.reqs[i].inviter_user_id, d, n);
+		}
+		break;
+	case ENG_CMD_GROUP_REQ_RESPOND:
+		check_view(c->m.group_req_respond.group_id, d, n);
+		check_view(c->m.group_req_respond.handler, d, n);
+		check_view(c->m.group_req_respond.handled_msg, d, n);
+		break;
 	default:
 		break;
 	}
@@ -192,7 +222,7 @@ static void flush_and_drain(void)
 	eng_events_drain(eng, check_event, &applied);
 }
 
-/* Step 1: a successful decode re-encodes to the same bytes. */
+/* Step 1: a successful decode of a current-version entry re-encodes to the same bytes. */
 static int round_trip(const uint8_t *d, size_t n)
 {
 	struct eng_cmd c;
@@ -201,7 +231,8 @@ static int round_trip(const uint8_t *d, size_t n)
 		return rv;
 	check_views(&c, d, n);
 	struct im_buf b = {0};
-	if (eng_cmd_encode(&c, &b) != 0 || b.len != n || memcmp(b.p, d, n) != 0)
+	/* Only the current version (3) is canonical: a version 2 entry re-encodes as 3. */
+	if (d[2] == 3 && (eng_cmd_encode(&c, &b) != 0 || b.len != n || memcmp(b.p, d, n) != 0))
 		abort();
 	im_buf_free(&b);
 	eng_cmd_release(&c);

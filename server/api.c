@@ -333,8 +333,9 @@ json_t *api_user_json(const struct eng_user *u)
 /* ---------------------------------------------------------------- routing */
 
 static const struct api_route *route_tables[] = {
-    api_routes_auth, api_routes_user, api_routes_group,	 api_routes_friend,
-    api_routes_conv, api_routes_msg,  api_routes_cluster};
+    api_routes_auth,	  api_routes_user,	api_routes_group,
+    api_routes_group_set, api_routes_group_req, api_routes_friend,
+    api_routes_conv,	  api_routes_msg,	api_routes_cluster};
 
 static const struct api_route *find_route(struct im_str path)
 {

@@ -27,6 +27,7 @@ enum {
 	OI_GROUP_EXISTED = 1202,
 	OI_NOT_IN_GROUP = 1203,
 	OI_DISMISSED = 1204,
+	OI_GROUP_REQUEST_HANDLED = 1206,
 	OI_CANNOT_ADD_YOURSELF = 1301,
 	OI_BLOCKED_BY_PEER = 1302,
 	OI_NOT_PEERS_FRIEND = 1303,
@@ -162,6 +163,8 @@ enum { API_NO_TOKEN = 1u << 0, API_RAW_BODY = 1u << 1 /* not JSON: the handler r
 extern const struct api_route api_routes_auth[];
 extern const struct api_route api_routes_user[];
 extern const struct api_route api_routes_group[];
+extern const struct api_route api_routes_group_set[]; /* routes_group_set.c */
+extern const struct api_route api_routes_group_req[]; /* routes_group_req.c */
 extern const struct api_route api_routes_friend[];
 extern const struct api_route api_routes_conv[];
 extern const struct api_route api_routes_msg[];

@@ -70,6 +70,9 @@ static const struct cfg_entry table[] = {
       "REST API address of each voter as ID@HOST:PORT,... (node-to-node traffic)"),
     I("friend_verify", "IMLOG_FRIEND_VERIFY", friend_verify, "0", 0, 1,
       "1 = a 1:1 message needs the receiver in the sender's friend list (1303)"),
+    I("enable_history_for_new_members", "IMLOG_ENABLE_HISTORY_FOR_NEW_MEMBERS",
+      history_for_new_members, "1", 0, 1,
+      "0 = members joining a group do not see the messages sent before they joined"),
 };
 
 static int set_value(struct cfg *cfg, const struct cfg_entry *e, const char *v, const char *from,

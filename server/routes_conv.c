@@ -3,7 +3,10 @@
 #include <stdio.h>
 
 #include "api.h"
+#include "msg.h"
 #include "sync.h"
+
+#define CONV_LOG "conversation"
 
 json_t *api_conv_json(const struct eng_conv *c)
 {
@@ -159,15 +162,41 @@ static void get_full_conversation_ids(struct api_req *r)
 		return;
 	struct conv_list l = {.arr = json_array(), .ids_only = true};
 	eng_conv_scan(rt, owner, conv_list_cb, &l);
-	api_reply(r, sync_full_ids("conversation", owner, "conversationIDs", l.arr, id_hash));
+	int err = 0;
+	json_t *d = sync_vlog_full_ids(rt, ENG_VLOG_CONVERSATION, CONV_LOG, owner,
+				       "conversationIDs", l.arr, id_hash, &err);
+	if (d == NULL)
+		api_fail_im(r, err, "version log");
+	else
+		api_reply(r, d);
 }
 
+/* The owner's Conversation (insert/update of the conversation log), NULL if gone. */
+static json_t *conv_obj(struct eng_rtxn *rt, struct im_str owner, struct im_str cid, void *arg)
+{
+	struct eng_conv c;
+	return eng_conv_get(rt, owner, cid, &c) == 0 ? api_conv_json(&c) : NULL;
+}
+
+/* get_incremental_conversations (§7.2; no owner check in OpenIM 3.8.3, kept here). */
 static void get_incremental_conversations(struct api_req *r)
 {
-	struct im_str owner;
-	if (!api_str(r, r->body, "userID", &owner))
+	struct im_str owner, vid = {0};
+	int64_t version = 0;
+	if (!owner_arg(r, "userID", &owner) || !api_str(r, r->body, "versionID", &vid) ||
+	    !api_i64(r, r->body, "version", &version, NULL))
 		return;
-	api_reply(r, sync_full_answer("conversation", owner));
+	struct eng_rtxn *rt = api_read(r);
+	if (rt == NULL)
+		return;
+	int err = 0;
+	json_t *d =
+	    sync_incremental(rt, ENG_VLOG_CONVERSATION, CONV_LOG, owner, vid,
+			     version < 0 ? 0 : (uint64_t)version, false, conv_obj, NULL, &err);
+	if (d == NULL)
+		api_fail_im(r, err, "version log");
+	else
+		api_reply(r, d);
 }
 
 static void get_conversation_offline_push_user_ids(struct api_req *r)
@@ -203,6 +232,69 @@ static void no_data_done(struct api_req *r, int status, const struct eng_result 
 		api_fail_im(r, res->code, res->detail);
 	else
 		api_reply(r, NULL);
+}
+
+/*
+ * The notifications of set_conversations (§3.5): 1300 ConversationChanged to
+ * each owner (online only), and for a 1:1 conversation whose isPrivateChat is
+ * set, 1701 ConversationSetPrivate from the owner to the peer, stored in the
+ * chat (isSendMsg).  At most ENG_ITEMS_MAX items: owners beyond that get no
+ * push and see the change at their next sync.
+ */
+struct conv_notes {
+	uint32_t n;
+	struct eng_msg_item items[ENG_ITEMS_MAX];
+	struct msg_notif_bufs nb[ENG_ITEMS_MAX];
+};
+
+static void conv_notes_free(struct conv_notes *cn)
+{
+	if (cn == NULL)
+		return;
+	for (uint32_t i = 0; i < cn->n; i++)
+		im_buf_free(&cn->nb[i].data);
+	im_free(cn);
+}
+
+static int conv_notes(struct api_req *r, const struct im_str *owners, size_t n,
+		      const struct eng_conv *conv, uint32_t mask, struct conv_notes *cn)
+{
+	bool private_tip = (mask & ENG_CONV_IS_PRIVATE_CHAT) && conv->conversation_type == 1 &&
+			   conv->user_id.n > 0;
+	for (size_t i = 0; i < n; i++) {
+		for (int k = 0; k < 2; k++) {
+			if (cn->n == ENG_ITEMS_MAX)
+				return 0;
+			json_t *t = json_object();
+			int rv;
+			if (k == 0) {
+				json_t *ids = json_array();
+				json_array_append_new(ids, json_str(conv->conversation_id));
+				json_object_set_new(t, "userID", json_str(owners[i]));
+				json_object_set_new(t, "conversationIDList", ids);
+				rv = msg_notification(r->s, MSG_NOTIF_STREAM_ONLINE, 1300, 1,
+						      owners[i], owners[i], IM_STR_LIT(""), t,
+						      r->op_id, &cn->nb[cn->n], &cn->items[cn->n]);
+			} else if (private_tip) {
+				json_object_set_new(t, "recvID", json_str(conv->user_id));
+				json_object_set_new(t, "sendID", json_str(owners[i]));
+				json_object_set_new(t, "isPrivate",
+						    json_boolean(conv->is_private_chat));
+				json_object_set_new(t, "conversationID",
+						    json_str(conv->conversation_id));
+				rv = msg_notification(r->s, MSG_NOTIF_CHAT_COPY, 1701, 1, owners[i],
+						      conv->user_id, IM_STR_LIT(""), t, r->op_id,
+						      &cn->nb[cn->n], &cn->items[cn->n]);
+			} else {
+				json_decref(t);
+				continue;
+			}
+			if (rv != 0)
+				return rv;
+			cn->n++;
+		}
+	}
+	return 0;
 }
 
 /* Reads a wrapper field: present (even empty/false) means "set" (§2.1). */
@@ -263,7 +355,18 @@ static void set_conversations(struct api_req *r)
 	cmd.m.conv_set.owners = owners;
 	cmd.m.conv_set.mask = mask;
 	cmd.m.conv_set.conv = conv;
+	struct conv_notes *cn = im_calloc(1, sizeof(*cn));
+	int rv = cn == NULL ? -ENOMEM : conv_notes(r, owners, n, &conv, mask, cn);
+	if (rv != 0) {
+		conv_notes_free(cn);
+		im_free(owners);
+		api_fail_im(r, rv, "conversation notification");
+		return;
+	}
+	cmd.n_items = cn->n;
+	cmd.items = cn->items;
 	api_propose(r, &cmd, no_data_done);
+	conv_notes_free(cn);
 	im_free(owners);
 	return;
 bad:

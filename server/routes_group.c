@@ -3,11 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 
-#include "msg.h"
-#include "sync.h"
-
-#define MEMBER_LOG "group_member"
-#define JOIN_LOG   "join_group"
+#include "routes_group.h"
 
 json_t *api_group_json(const struct eng_group *g)
 {
@@ -103,14 +99,6 @@ static void create_done(struct api_req *r, int status, const struct eng_result *
 	api_reply(r, d);
 }
 
-static bool id_list_has(const struct im_str *ids, size_t n, struct im_str id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (im_str_eq(ids[i], id))
-			return true;
-	return false;
-}
-
 static void create_group(struct api_req *r)
 {
 	struct im_str owner, *members = NULL, *admins = NULL;
@@ -168,13 +156,13 @@ static void create_group(struct api_req *r)
 	/* The owner first, then admins, then members; a repeated id is an error (§3.4). */
 	list[n++] = (struct eng_member){.user_id = owner, .role_level = 100};
 	for (size_t i = 0; ok && i < n_admins; i++) {
-		if (im_str_eq(admins[i], owner) || id_list_has(admins, i, admins[i]))
+		if (im_str_eq(admins[i], owner) || grp_id_list_has(admins, i, admins[i]))
 			ok = false;
 		list[n++] = (struct eng_member){.user_id = admins[i], .role_level = 60};
 	}
 	for (size_t i = 0; ok && i < n_members; i++) {
-		if (im_str_eq(members[i], owner) || id_list_has(admins, n_admins, members[i]) ||
-		    id_list_has(members, i, members[i]))
+		if (im_str_eq(members[i], owner) || grp_id_list_has(admins, n_admins, members[i]) ||
+		    grp_id_list_has(members, i, members[i]))
 			ok = false;
 		list[n++] = (struct eng_member){.user_id = members[i], .role_level = 20};
 	}
@@ -284,18 +272,142 @@ out:
  * copy in sg_<group> (isSendMsg, §8.5).  The engine adds the removed users
  * to the pushes of the group items of a removal (eng_event.extra), so the
  * leavers receive their 1504/1508 on every node although they are no longer
- * members.  Invitations always add directly: needVerification (requests and
- * 1503 for an ordinary inviter) is not implemented.
+ * members.  With needVerification 1 an ordinary member's invitations become
+ * join requests instead (routes_group_req.c).
  */
-struct change_state {
-	struct msg_notif_bufs nb[2];
-};
+/* ---------------------------------------------------------------- shared helpers */
 
-static void change_done(struct api_req *r, int status, const struct eng_result *res)
+bool grp_id_list_has(const struct im_str *ids, size_t n, struct im_str id)
 {
-	struct change_state *st = r->state;
-	im_buf_free(&st->nb[0].data);
-	im_buf_free(&st->nb[1].data);
+	for (size_t i = 0; i < n; i++)
+		if (im_str_eq(ids[i], id))
+			return true;
+	return false;
+}
+
+bool grp_live(struct api_req *r, struct eng_rtxn *rt, struct im_str gid, struct eng_group *g)
+{
+	if (eng_group_get(rt, gid, g) != 0) {
+		api_fail(r, OI_GROUP_NOT_FOUND, "group %.*s not found", (int)gid.n, gid.p);
+		return false;
+	}
+	if (g->status == 2) {
+		api_fail(r, OI_DISMISSED, "group %.*s dismissed", (int)gid.n, gid.p);
+		return false;
+	}
+	return true;
+}
+
+int32_t grp_role(struct api_req *r, struct eng_rtxn *rt, struct im_str gid, struct eng_member *me)
+{
+	struct eng_member m;
+	if (me == NULL)
+		me = &m;
+	if (eng_member_get(rt, gid, im_str_c(r->who.user_id), me) != 0) {
+		*me = (struct eng_member){.group_id = gid, .user_id = im_str_c(r->who.user_id)};
+		return r->who.admin ? GRP_APP_ADMIN : 0;
+	}
+	return r->who.admin ? GRP_APP_ADMIN : me->role_level;
+}
+
+json_t *grp_op_json(struct eng_rtxn *rt, struct im_str gid, struct im_str op)
+{
+	struct eng_member m;
+	if (eng_member_get(rt, gid, op, &m) == 0)
+		return api_member_json(&m);
+	struct eng_member bare = {.group_id = gid, .user_id = op};
+	return api_member_json(&bare);
+}
+
+json_t *grp_public_user_json(struct eng_rtxn *rt, struct im_str uid)
+{
+	struct eng_user u = {.user_id = uid};
+	eng_user_get(rt, uid, &u);
+	json_t *o = json_object();
+	json_object_set_new(o, "userID", json_str(uid));
+	json_object_set_new(o, "nickname", json_str(u.nickname));
+	json_object_set_new(o, "faceURL", json_str(u.face_url));
+	json_object_set_new(o, "ex", json_str(u.ex));
+	return o;
+}
+
+void grp_tips_versions(json_t *tips, const struct sync_vlog *v)
+{
+	json_object_set_new(tips, "groupMemberVersion", json_integer((json_int_t)v->version));
+	json_object_set_new(tips, "groupMemberVersionID", json_string(v->version_id));
+}
+
+struct grp_notes *grp_notes_new(void)
+{
+	return im_calloc(1, sizeof(struct grp_notes));
+}
+
+void grp_notes_free(struct grp_notes *gn)
+{
+	if (gn == NULL)
+		return;
+	for (uint32_t i = 0; i < GRP_NOTES_MAX; i++)
+		im_buf_free(&gn->nb[i].data);
+	im_free(gn);
+}
+
+static int note_add(struct api_req *r, struct grp_notes *gn, enum msg_notif_mode mode, int32_t ct,
+		    int32_t session, struct im_str sender, struct im_str recv, struct im_str gid,
+		    json_t *tips)
+{
+	if (gn == NULL || gn->n == GRP_NOTES_MAX) {
+		json_decref(tips);
+		return gn == NULL ? -ENOMEM : IM_ETOOBIG;
+	}
+	int rv = msg_notification(r->s, mode, ct, session, sender, recv, gid, tips, r->op_id,
+				  &gn->nb[gn->n], &gn->items[gn->n]);
+	if (rv == 0)
+		gn->n++;
+	return rv;
+}
+
+int grp_note_group(struct api_req *r, struct grp_notes *gn, int32_t ct, bool chat_copy,
+		   struct im_str sender, struct im_str gid, json_t *tips)
+{
+	if (chat_copy) {
+		json_incref(tips);
+		int rv = note_add(r, gn, MSG_NOTIF_STREAM_ONLINE, ct, 3, sender, IM_STR_LIT(""),
+				  gid, tips);
+		if (rv != 0) {
+			json_decref(tips);
+			return rv;
+		}
+		return note_add(r, gn, MSG_NOTIF_CHAT_COPY, ct, 3, sender, IM_STR_LIT(""), gid,
+				tips);
+	}
+	return note_add(r, gn, MSG_NOTIF_STREAM_ONLINE, ct, 3, sender, IM_STR_LIT(""), gid, tips);
+}
+
+int grp_note_user(struct api_req *r, struct grp_notes *gn, int32_t ct, struct im_str sender,
+		  struct im_str recv, json_t *tips)
+{
+	return note_add(r, gn, MSG_NOTIF_STREAM_ONLINE, ct, 1, sender, recv, IM_STR_LIT(""), tips);
+}
+
+void grp_notes_propose(struct api_req *r, struct grp_notes *gn, int rv, struct eng_cmd *cmd,
+		       api_done done)
+{
+	if (rv == 0 && gn == NULL)
+		rv = -ENOMEM;
+	if (rv != 0) {
+		grp_notes_free(gn);
+		api_fail_im(r, rv, "group notification");
+		return;
+	}
+	cmd->n_items = gn->n;
+	cmd->items = gn->n ? gn->items : NULL;
+	/* The command is encoded before api_propose returns: the buffers may go. */
+	api_propose(r, cmd, done);
+	grp_notes_free(gn);
+}
+
+void grp_change_done(struct api_req *r, int status, const struct eng_result *res)
+{
 	switch (res->code) {
 	case 0:
 		api_reply(r, NULL);
@@ -314,42 +426,43 @@ static void change_done(struct api_req *r, int status, const struct eng_result *
 	}
 }
 
-/* The tips' operator: its member row, or a bare one (app admin outside the group). */
-static json_t *op_member_json(struct eng_rtxn *rt, struct im_str gid, struct im_str op)
+struct managers {
+	struct im_str *out;
+	size_t n, max;
+};
+
+static int managers_cb(const struct eng_member *m, void *arg)
 {
-	struct eng_member m;
-	if (eng_member_get(rt, gid, op, &m) == 0)
-		return api_member_json(&m);
-	struct eng_member bare = {.group_id = gid, .user_id = op};
-	return api_member_json(&bare);
+	struct managers *mg = arg;
+	if (m->role_level >= GRP_ADMIN && mg->n < mg->max)
+		mg->out[mg->n++] = m->user_id;
+	return 0;
+}
+
+size_t grp_managers(struct eng_rtxn *rt, struct im_str gid, struct im_str *out, size_t max)
+{
+	struct managers mg = {out, 0, max};
+	eng_member_scan(rt, gid, managers_cb, &mg);
+	return mg.n;
 }
 
 /*
- * Builds the two tips items (list_key: the affected members, stolen) and
- * proposes cmd.  g is the group before the change; delta its member change.
+ * Builds the tips of a membership change (list_key: the affected members,
+ * stolen) and proposes cmd.  g is the group before the change; delta its
+ * member change.
  */
 static void change_propose(struct api_req *r, struct eng_rtxn *rt, struct eng_group *g,
 			   int64_t delta, int32_t ct, struct im_str sender, const char *list_key,
 			   json_t *list, json_t *op_json, struct eng_cmd *cmd)
 {
-	struct change_state *st = im_calloc(1, sizeof(*st));
+	struct grp_notes *gn = grp_notes_new();
 	struct sync_vlog v;
-	int rv = st == NULL ? -ENOMEM
+	int rv = gn == NULL ? -ENOMEM
 			    : sync_vlog_after(rt, ENG_VLOG_GROUP_MEMBER, MEMBER_LOG, g->group_id,
 					      true, &v);
-	if (rv != 0) {
-		im_free(st);
-		json_decref(list);
-		json_decref(op_json);
-		api_fail_im(r, rv, "group member log");
-		return;
-	}
-	r->state = st;
-	struct eng_group after = *g;
-	after.member_count = (uint32_t)((int64_t)g->member_count + delta);
-	int64_t now = cmd->now_ms;
-	struct eng_msg_item items[2];
-	for (int k = 0; k < 2 && rv == 0; k++) {
+	if (rv == 0) {
+		struct eng_group after = *g;
+		after.member_count = (uint32_t)((int64_t)g->member_count + delta);
 		json_t *tips = json_object();
 		json_object_set_new(tips, "group", api_group_json(&after));
 		if (ct == 1504) {
@@ -358,42 +471,15 @@ static void change_propose(struct api_req *r, struct eng_rtxn *rt, struct eng_gr
 			json_object_set(tips, "opUser", op_json);
 			json_object_set(tips, list_key, list);
 		}
-		json_object_set_new(tips, "operationTime", json_integer(now));
-		json_object_set_new(tips, "groupMemberVersion",
-				    json_integer((json_int_t)v.version));
-		json_object_set_new(tips, "groupMemberVersionID", json_string(v.version_id));
+		json_object_set_new(tips, "operationTime", json_integer(cmd->now_ms));
+		grp_tips_versions(tips, &v);
 		if (ct == 1509)
 			json_object_set(tips, "inviterUser", op_json);
-		rv = msg_notification(r->s, k == 0 ? MSG_NOTIF_STREAM_ONLINE : MSG_NOTIF_CHAT_COPY,
-				      ct, 3, sender, IM_STR_LIT(""), g->group_id, tips, r->op_id,
-				      &st->nb[k], &items[k]);
+		rv = grp_note_group(r, gn, ct, true, sender, g->group_id, tips);
 	}
 	json_decref(list);
 	json_decref(op_json);
-	if (rv != 0) {
-		im_buf_free(&st->nb[0].data);
-		im_buf_free(&st->nb[1].data);
-		api_fail_im(r, rv, "group notification");
-		return;
-	}
-	cmd->n_items = 2;
-	cmd->items = items;
-	api_propose(r, cmd, change_done);
-}
-
-/* Reads the group (1201 if unknown, 1204 if dismissed). */
-static bool group_live(struct api_req *r, struct eng_rtxn *rt, struct im_str gid,
-		       struct eng_group *g)
-{
-	if (eng_group_get(rt, gid, g) != 0) {
-		api_fail(r, OI_GROUP_NOT_FOUND, "group %.*s not found", (int)gid.n, gid.p);
-		return false;
-	}
-	if (g->status == 2) {
-		api_fail(r, OI_DISMISSED, "group %.*s dismissed", (int)gid.n, gid.p);
-		return false;
-	}
-	return true;
+	grp_notes_propose(r, gn, rv, cmd, grp_change_done);
 }
 
 static void invite_user_to_group(struct api_req *r)
@@ -406,7 +492,7 @@ static void invite_user_to_group(struct api_req *r)
 	struct eng_member *list = NULL;
 	struct eng_rtxn *rt = api_read(r);
 	struct eng_group g;
-	if (rt == NULL || !group_live(r, rt, gid, &g) || !require_member(r, rt, gid, &g))
+	if (rt == NULL || !grp_live(r, rt, gid, &g) || !require_member(r, rt, gid, &g))
 		goto out;
 	if (n == 0 || n > ENG_MEMBERS_MAX) {
 		api_fail(r, OI_ARGS, "invitedUserIDs: 1..%d ids", ENG_MEMBERS_MAX);
@@ -418,11 +504,12 @@ static void invite_user_to_group(struct api_req *r)
 	}
 	struct im_str op = im_str_c(r->who.user_id);
 	int64_t now = r->s->now_ms();
+	bool need_approval = g.need_verification == 1 && grp_role(r, rt, gid, NULL) < GRP_ADMIN;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct eng_user u;
 		struct eng_member m;
-		if (id_list_has(ids, i, ids[i])) {
+		if (grp_id_list_has(ids, i, ids[i])) {
 			json_decref(arr);
 			api_fail(r, OI_ARGS, "userID %.*s repeated", (int)ids[i].n, ids[i].p);
 			goto out;
@@ -447,12 +534,19 @@ static void invite_user_to_group(struct api_req *r)
 					      .inviter_user_id = op};
 		json_array_append_new(arr, api_member_json(&list[i]));
 	}
+	if (need_approval) {
+		/* needVerification 1: an ordinary member's invitations wait for approval. */
+		json_decref(arr);
+		grp_invite_requests(r, rt, &g, ids, n);
+		goto out;
+	}
 	struct eng_cmd cmd = {.type = ENG_CMD_GROUP_MEMBERS_ADD, .now_ms = now};
 	cmd.m.group_members_add.group_id = gid;
 	cmd.m.group_members_add.n_members = (uint32_t)n;
 	cmd.m.group_members_add.members = list;
+	cmd.m.group_members_add.hide_history = !r->s->cfg->history_for_new_members;
 	change_propose(r, rt, &g, (int64_t)n, 1509, op, "invitedUserList", arr,
-		       op_member_json(rt, gid, op), &cmd);
+		       grp_op_json(rt, gid, op), &cmd);
 out:
 	im_free(list);
 	im_free(ids);
@@ -467,7 +561,7 @@ static void kick_group(struct api_req *r)
 		return;
 	struct eng_rtxn *rt = api_read(r);
 	struct eng_group g;
-	if (rt == NULL || !group_live(r, rt, gid, &g))
+	if (rt == NULL || !grp_live(r, rt, gid, &g))
 		goto out;
 	if (n == 0 || n > ENG_MEMBERS_MAX) {
 		api_fail(r, OI_ARGS, "kickedUserIDs: 1..%d ids", ENG_MEMBERS_MAX);
@@ -485,7 +579,7 @@ static void kick_group(struct api_req *r)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct eng_member m;
-		if (id_list_has(ids, i, ids[i]) || im_str_eq(ids[i], op)) {
+		if (grp_id_list_has(ids, i, ids[i]) || im_str_eq(ids[i], op)) {
 			json_decref(arr);
 			api_fail(r, OI_ARGS, "userID %.*s repeated or self", (int)ids[i].n,
 				 ids[i].p);
@@ -511,7 +605,7 @@ static void kick_group(struct api_req *r)
 	cmd.m.group_members_remove.user_ids = ids;
 	cmd.m.group_members_remove.reason = ENG_GROUP_KICK;
 	change_propose(r, rt, &g, -(int64_t)n, 1508, op, "kickedUserList", arr,
-		       op_member_json(rt, gid, op), &cmd);
+		       grp_op_json(rt, gid, op), &cmd);
 out:
 	im_free(ids);
 }
@@ -526,7 +620,7 @@ static void quit_group(struct api_req *r)
 	struct eng_rtxn *rt = api_read(r);
 	struct eng_group g;
 	struct eng_member m;
-	if (rt == NULL || !group_live(r, rt, gid, &g))
+	if (rt == NULL || !grp_live(r, rt, gid, &g))
 		return;
 	if (eng_member_get(rt, gid, uid, &m) != 0) {
 		api_fail(r, OI_NOT_IN_GROUP, "%.*s is not in group %.*s", (int)uid.n, uid.p,
@@ -567,7 +661,7 @@ static void get_groups_info(struct api_req *r)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct eng_group g;
-		if (!id_list_has(ids, i, ids[i]) && eng_group_get(rt, ids[i], &g) == 0)
+		if (!grp_id_list_has(ids, i, ids[i]) && eng_group_get(rt, ids[i], &g) == 0)
 			json_array_append_new(arr, api_group_json(&g));
 	}
 	im_free(ids);
@@ -596,7 +690,7 @@ static void get_group_members_info(struct api_req *r)
 	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct eng_member m;
-		if (!id_list_has(ids, i, ids[i]) && eng_member_get(rt, gid, ids[i], &m) == 0)
+		if (!grp_id_list_has(ids, i, ids[i]) && eng_member_get(rt, gid, ids[i], &m) == 0)
 			json_array_append_new(arr, api_member_json(&m));
 	}
 	im_free(ids);
@@ -845,39 +939,143 @@ static void get_incremental_group_members_batch(struct api_req *r)
 	api_reply(r, d);
 }
 
-/*
- * Join requests are not stored yet (joining with verification is still to
- * come in the relations issue), so the application lists are truthfully
- * empty; the SDKs call these at every login.
- */
-static void application_list(struct api_req *r, const char *owner_key)
+static int collect_member(const struct eng_member *m, void *arg)
 {
-	struct im_str uid;
-	uint64_t offset, limit;
-	if (!api_str(r, r->body, owner_key, &uid) || !api_pagination(r, r->body, &offset, &limit))
+	json_array_append_new(arg, api_member_json(m));
+	return 0;
+}
+
+/*
+ * get_group_abstract_info (§3.4): member count and OpenIM's member-list hash
+ * (MD5 over the Go JSON of the members in userID order, first 8 bytes).
+ */
+static void get_group_abstract_info(struct api_req *r)
+{
+	struct im_str *ids = NULL;
+	size_t n = 0;
+	if (!api_strs(r, r->body, "groupIDs", &ids, &n))
 		return;
-	if (!api_require_self_or_admin(r, uid))
-		return;
+	struct eng_rtxn *rt = NULL;
+	json_t *arr = NULL;
+	if (n == 0) {
+		api_fail(r, OI_ARGS, "groupIDs empty");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (grp_id_list_has(ids, i, ids[i])) {
+			api_fail(r, OI_ARGS, "groupIDs duplicate");
+			goto out;
+		}
+	if ((rt = api_read(r)) == NULL)
+		goto out;
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		struct eng_group g;
+		if (eng_group_get(rt, ids[i], &g) != 0) {
+			json_decref(arr);
+			api_fail(r, OI_GROUP_NOT_FOUND, "not found group %.*s", (int)ids[i].n,
+				 ids[i].p);
+			goto out;
+		}
+		json_t *members = json_array();
+		eng_member_scan(rt, ids[i], collect_member, members);
+		json_t *o = json_object();
+		json_object_set_new(o, "groupID", json_str(ids[i]));
+		json_object_set_new(o, "groupMemberNumber", json_integer(g.member_count));
+		json_object_set_new(o, "groupMemberListHash",
+				    json_integer((json_int_t)sync_id_hash(members)));
+		json_decref(members);
+		json_array_append_new(arr, o);
+	}
 	json_t *d = json_object();
-	json_object_set_new(d, "total", json_integer(0));
-	json_object_set_new(d, "groupRequests", json_null());
+	json_object_set_new(d, "groupAbstractInfos", api_null_if_empty(arr));
+	api_reply(r, d);
+out:
+	im_free(ids);
+}
+
+/* CMSGroup: the group with its owner's id and group nickname. */
+static json_t *cms_group_json(struct eng_rtxn *rt, const struct eng_group *g)
+{
+	struct eng_member owner = {0};
+	eng_member_get(rt, g->group_id, g->owner_user_id, &owner);
+	json_t *o = json_object();
+	json_object_set_new(o, "groupInfo", api_group_json(g));
+	json_object_set_new(o, "groupOwnerUserName", json_str(owner.nickname));
+	json_object_set_new(o, "groupOwnerUserID", json_str(g->owner_user_id));
+	return o;
+}
+
+struct group_search {
+	struct eng_rtxn *rt;
+	struct im_str name;
+	uint64_t offset, limit, total;
+	json_t *arr;
+};
+
+static int group_search_cb(const struct eng_group *g, void *arg)
+{
+	struct group_search *q = arg;
+	if (q->name.n && !memmem(g->group_name.p, g->group_name.n, q->name.p, q->name.n))
+		return 0;
+	uint64_t i = q->total++;
+	if (i >= q->offset && (q->limit == 0 || i < q->offset + q->limit))
+		json_array_append_new(q->arr, cms_group_json(q->rt, g));
+	return 0;
+}
+
+/* get_groups (§3.4, the CMS search): by groupID, or by a name substring, paged. */
+static void get_groups(struct api_req *r)
+{
+	struct group_search q = {0};
+	struct im_str gid;
+	if (!api_str(r, r->body, "groupID", &gid) || !api_str(r, r->body, "groupName", &q.name) ||
+	    !api_pagination(r, r->body, &q.offset, &q.limit))
+		return;
+	if ((q.rt = api_read(r)) == NULL)
+		return;
+	q.arr = json_array();
+	if (gid.n) {
+		struct eng_group g;
+		if (eng_group_get(q.rt, gid, &g) == 0) {
+			json_array_append_new(q.arr, cms_group_json(q.rt, &g));
+			q.total = 1;
+		}
+	} else {
+		eng_group_scan(q.rt, group_search_cb, &q);
+	}
+	json_t *d = json_object();
+	json_object_set_new(d, "total", json_integer((json_int_t)q.total));
+	json_object_set_new(d, "groups", api_null_if_empty(q.arr));
 	api_reply(r, d);
 }
 
-static void get_recv_group_application_list(struct api_req *r)
+/* get_incremental_group_members (§3.4): one group; a dismissed group is 1204. */
+static void get_incremental_group_members(struct api_req *r)
 {
-	application_list(r, "fromUserID");
-}
-
-static void get_user_req_group_application_list(struct api_req *r)
-{
-	application_list(r, "userID");
+	struct im_str gid, vid = {0};
+	int64_t version = 0;
+	if (!api_str(r, r->body, "groupID", &gid) || !api_str(r, r->body, "versionID", &vid) ||
+	    !api_i64(r, r->body, "version", &version, NULL))
+		return;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	if (rt == NULL || !grp_live(r, rt, gid, &g) || !require_member(r, rt, gid, &g))
+		return;
+	int err = 0;
+	json_t *d =
+	    sync_incremental(rt, ENG_VLOG_GROUP_MEMBER, MEMBER_LOG, gid, vid,
+			     version < 0 ? 0 : (uint64_t)version, true, member_obj, NULL, &err);
+	if (d == NULL) {
+		api_fail_im(r, err, "version log");
+		return;
+	}
+	json_object_set_new(d, "group", api_group_json(&g));
+	api_reply(r, d);
 }
 
 const struct api_route api_routes_group[] = {
     {"/group/create_group", create_group, 0},
-    {"/group/get_recv_group_applicationList", get_recv_group_application_list, 0},
-    {"/group/get_user_req_group_applicationList", get_user_req_group_application_list, 0},
     {"/group/get_groups_info", get_groups_info, 0},
     {"/group/get_group_members_info", get_group_members_info, 0},
     {"/group/get_group_member_list", get_group_member_list, 0},
@@ -890,5 +1088,8 @@ const struct api_route api_routes_group[] = {
     {"/group/invite_user_to_group", invite_user_to_group, 0},
     {"/group/kick_group", kick_group, 0},
     {"/group/quit_group", quit_group, 0},
+    {"/group/get_group_abstract_info", get_group_abstract_info, 0},
+    {"/group/get_groups", get_groups, 0},
+    {"/group/get_incremental_group_members", get_incremental_group_members, 0},
     {NULL, NULL, 0},
 };

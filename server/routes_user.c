@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "gateway.h"
+#include "msg.h"
 
 /* Validates one user id as OpenIM does for registration (non-empty, no ':'). */
 static bool check_user_id(struct api_req *r, struct im_str id)
@@ -128,6 +129,76 @@ static void user_register(struct api_req *r)
 /* ---------------------------------------------------------------- updates */
 
 /*
+ * The notifications of a profile change (online only, §8.4-8.5): 1303
+ * UserInfoUpdated to the user, and when the nickname or face changes 1209
+ * FriendInfoUpdated to each friend that lists the user (the engine bumps
+ * their friend logs).  One command carries at most ENG_ITEMS_MAX items: the
+ * friends beyond that get no push and see the change at their next sync.
+ */
+struct profile_notes {
+	uint32_t n;
+	struct eng_msg_item items[ENG_ITEMS_MAX];
+	struct msg_notif_bufs nb[ENG_ITEMS_MAX];
+};
+
+static void profile_notes_free(struct profile_notes *pn)
+{
+	if (pn == NULL)
+		return;
+	for (uint32_t i = 0; i < pn->n; i++)
+		im_buf_free(&pn->nb[i].data);
+	im_free(pn);
+}
+
+struct profile_scan {
+	struct api_req *r;
+	struct eng_rtxn *rt;
+	struct profile_notes *pn;
+	struct im_str user;
+	int rv;
+};
+
+static int profile_friend_cb(const struct eng_friend *f, void *arg)
+{
+	struct profile_scan *ps = arg;
+	struct eng_friend back;
+	if (ps->pn->n == ENG_ITEMS_MAX)
+		return 1;
+	if (eng_friend_get(ps->rt, f->friend_user_id, ps->user, &back) != 0)
+		return 0;
+	json_t *t = json_object();
+	json_object_set_new(t, "userID", json_str(ps->user));
+	ps->rv =
+	    msg_notification(ps->r->s, MSG_NOTIF_STREAM_ONLINE, 1209, 1,
+			     im_str_c(ps->r->who.user_id), f->friend_user_id, IM_STR_LIT(""), t,
+			     ps->r->op_id, &ps->pn->nb[ps->pn->n], &ps->pn->items[ps->pn->n]);
+	if (ps->rv != 0)
+		return 1;
+	ps->pn->n++;
+	return 0;
+}
+
+static int profile_notes(struct api_req *r, struct eng_rtxn *rt, const struct eng_user *old,
+			 const struct eng_user *u, uint32_t mask, struct profile_notes *pn)
+{
+	json_t *t = json_object();
+	json_object_set_new(t, "userID", json_str(u->user_id));
+	int rv =
+	    msg_notification(r->s, MSG_NOTIF_STREAM_ONLINE, 1303, 1, im_str_c(r->who.user_id),
+			     u->user_id, IM_STR_LIT(""), t, r->op_id, &pn->nb[0], &pn->items[0]);
+	if (rv != 0)
+		return rv;
+	pn->n = 1;
+	bool profile = ((mask & ENG_USER_NICKNAME) && !im_str_eq(old->nickname, u->nickname)) ||
+		       ((mask & ENG_USER_FACE_URL) && !im_str_eq(old->face_url, u->face_url));
+	if (!profile)
+		return 0;
+	struct profile_scan ps = {r, rt, pn, u->user_id, 0};
+	eng_friend_scan(rt, u->user_id, 0, 0, profile_friend_cb, &ps, NULL);
+	return ps.rv;
+}
+
+/*
  * Shared by update_user_info (non-empty fields apply) and update_user_info_ex
  * (present wrapper fields apply, even empty ones).
  */
@@ -149,7 +220,17 @@ static void propose_update(struct api_req *r, struct eng_user *u, uint32_t mask)
 	struct eng_cmd cmd = {.type = ENG_CMD_USER_UPDATE, .now_ms = r->s->now_ms()};
 	cmd.u.user_update.mask = mask;
 	cmd.u.user_update.user = *u;
+	struct profile_notes *pn = im_calloc(1, sizeof(*pn));
+	int rv = pn == NULL ? -ENOMEM : profile_notes(r, rt, &old, u, mask, pn);
+	if (rv != 0) {
+		profile_notes_free(pn);
+		api_fail_im(r, rv, "user notification");
+		return;
+	}
+	cmd.n_items = pn->n;
+	cmd.items = pn->items;
 	api_propose(r, &cmd, no_data_done);
+	profile_notes_free(pn);
 }
 
 static bool user_info_obj(struct api_req *r, json_t **out)

@@ -83,6 +83,31 @@ seeds = {
                                                        "groupInfo": {"groupID": "g2", "groupType": 2}})
         + req("/group/get_incremental_group_members_batch", {"userID": "imAdmin", "reqList": [
         {"groupID": "g2", "versionID": "", "version": 0}, {"groupID": "nope"}]}),
+    "group_manage": req("/user/user_register", {"users": [{"userID": "ga"}, {"userID": "gb"}, {"userID": "gc"}]})
+        + req("/group/create_group", {"ownerUserID": "ga", "memberUserIDs": ["gc"], "adminUserIDs": ["gb"],
+                                      "groupInfo": {"groupID": "g3", "groupName": "g", "groupType": 2}})
+        + req("/group/set_group_info_ex", {"groupID": "g3", "groupName": "n", "notification": "a",
+                                           "needVerification": 1, "ex": "x"})
+        + req("/group/set_group_info", {"groupInfoForSet": {"groupID": "g3", "introduction": "i"}})
+        + req("/group/mute_group_member", {"groupID": "g3", "userID": "gc", "mutedSeconds": 60})
+        + req("/group/cancel_mute_group_member", {"groupID": "g3", "userID": "gc"})
+        + req("/group/mute_group", {"groupID": "g3"}) + req("/group/cancel_mute_group", {"groupID": "g3"})
+        + req("/group/set_group_member_info", {"members": [{"groupID": "g3", "userID": "gc", "nickname": "c",
+                                                            "roleLevel": 60}]})
+        + req("/group/transfer_group", {"groupID": "g3", "oldOwnerUserID": "ga", "newOwnerUserID": "gb"})
+        + req("/group/get_group_abstract_info", {"groupIDs": ["g3"]})
+        + req("/group/get_groups", {"groupName": "n", "pagination": {"pageNumber": 1, "showNumber": 5}})
+        + req("/group/dismiss_group", {"groupID": "g3", "deleteMember": True}),
+    "group_join": req("/user/user_register", {"users": [{"userID": "ja"}, {"userID": "jb"}]})
+        + req("/group/create_group", {"ownerUserID": "ja", "memberUserIDs": [],
+                                      "groupInfo": {"groupID": "g4", "groupType": 2}})
+        + req("/group/join_group", {"groupID": "g4", "reqMessage": "r", "joinSource": 3, "inviterUserID": "jb"})
+        + req("/group/get_recv_group_applicationList", {"fromUserID": "ja",
+                                                        "pagination": {"pageNumber": 1, "showNumber": 5}})
+        + req("/group/group_application_response", {"groupID": "g4", "fromUserID": "jb", "handledMsg": "ok",
+                                                    "handleResult": 1})
+        + req("/group/get_specified_user_group_request_info", {"groupID": "g4", "userID": "jb"})
+        + req("/group/get_incremental_group_members", {"groupID": "g4", "versionID": "", "version": 0}),
     "jssdk_active_pb": req("/msg/send_msg", {"sendID": "imAdmin", "recvID": "u1", "content": {"content": "a"},
                                               "contentType": 101, "sessionType": 1})
         + req("/jssdk/get_active_conversations", b"\x0a\x07imAdmin\x10\x0a",

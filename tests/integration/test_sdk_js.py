@@ -166,6 +166,15 @@ class SdkJsTest(ServerTest):
         self.assertEqual((r["application"], r["accepted"], r["refused"]), ("hello B", 1, 1302))
         self.assertTrue(r["black"])
 
+    # Groups and conversations (§3.4, §8.2-8.4): every setter with the events each client gets,
+    # a second device of one user (another platform) syncing the same lists afterwards.
+    def test_12_group_and_conversation_setters(self):
+        users = self.users("A", "B", "C", "D", "E")
+        users["D2"] = {"userID": users["D"]["userID"], "platformID": 2,
+                       "token": self.srv.user_token(self.admin, users["D"]["userID"], 2)}
+        r = self.scenario("groupmanage", users)
+        self.assertTrue(r["groupID"])
+
 
 if __name__ == "__main__":
     if not NODE or not NPM:

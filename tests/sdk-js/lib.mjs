@@ -95,7 +95,9 @@ const EVENTS = [
   'OnUserTokenInvalid', 'OnSyncServerStart', 'OnSyncServerFinish', 'OnSyncServerFailed',
   'OnRecvNewMessages', 'OnRecvC2CReadReceipt', 'OnNewRecvMessageRevoked', 'OnConversationChanged',
   'OnNewConversation', 'OnTotalUnreadMessageCountChanged', 'OnJoinedGroupAdded', 'OnGroupMemberAdded',
-  'OnGroupInfoChanged', 'OnSelfInfoUpdated', 'OnFriendApplicationAdded', 'OnFriendApplicationAccepted',
+  'OnGroupInfoChanged', 'OnGroupMemberInfoChanged', 'OnGroupMemberDeleted', 'OnJoinedGroupDeleted',
+  'OnGroupApplicationAdded', 'OnGroupApplicationAccepted', 'OnGroupApplicationRejected', 'OnGroupDismissed',
+  'OnSelfInfoUpdated', 'OnFriendApplicationAdded', 'OnFriendApplicationAccepted',
   'OnFriendApplicationRejected', 'OnFriendAdded', 'OnFriendDeleted', 'OnFriendInfoChanged', 'OnBlackAdded',
   'OnBlackDeleted',
 ];
@@ -106,6 +108,7 @@ export class Client {
     this.name = name;
     this.userID = user.userID;
     this.token = token || user.token;
+    this.platformID = user.platformID ?? cfg.platformID ?? 5;
     this.sdk = getSDK();
     this.events = []; // {event, data, errCode, errMsg, at}
     this.waiters = new Set();
@@ -206,7 +209,7 @@ export class Client {
     const since = this.mark();
     await call(`${this.name}.login`, this.sdk.login({
       userID: this.userID, token: this.token, wsAddr: cfg.wsAddr, apiAddr: cfg.apiAddr,
-      platformID: cfg.platformID ?? 5, logLevel: DEBUG ? 1 : 5,
+      platformID: this.platformID, logLevel: DEBUG ? 1 : 5,
     }));
     await this.waitFor('OnConnectSuccess', undefined, { since, failOn: ['OnConnectFailed'] });
     if (expectSync) {

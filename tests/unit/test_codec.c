@@ -359,7 +359,7 @@ static void round_trips_every_command_type(void **state)
 		encode_ok(&c, &b);
 		assert_int_equal(b.p[0], 'I');
 		assert_int_equal(b.p[1], 'M');
-		assert_int_equal(b.p[2], 2);
+		assert_int_equal(b.p[2], 3);
 		assert_int_equal(b.p[3], types[t]);
 		assert_int_equal(im_get_be32((unsigned char *)b.p + 4), b.len - ENG_CMD_HEADER);
 		assert_int_equal(eng_cmd_decode(b.p, b.len, &d), 0);
@@ -530,7 +530,7 @@ static void rejects_bad_magic_version_type_and_length(void **state)
 	fix_crc(p, b.len);
 	assert_int_equal(eng_cmd_decode(p, b.len, &d), IM_ECORRUPT);
 	p[0] = 'I';
-	p[2] = 3;
+	p[2] = 4;
 	fix_crc(p, b.len);
 	assert_int_equal(eng_cmd_decode(p, b.len, &d), IM_EVERSION);
 	/* Version 1 (no items tail) is refused, not misread. */

@@ -994,7 +994,8 @@ static void check_detects_injected_corruption(void **state)
 
 static void put_schema_2(struct eng *e, MDB_txn *txn)
 {
-	MDB_val key = {6, "schema"}, val = {4, "\0\0\0\x02"};
+	/* One above ENG__SCHEMA_VERSION (2). */
+	MDB_val key = {6, "schema"}, val = {4, "\0\0\0\x03"};
 	assert_int_equal(mdb_put(txn, eng__dbi(e, ENG__T_META), &key, &val, 0), 0);
 }
 
