@@ -44,8 +44,10 @@ struct clu {
 	uv_check_t check;	/* commits the engine batch, then answers */
 	uv_timer_t start_timer; /* polls for leadership until ready */
 	struct raft_barrier barrier;
-	struct clu_req *done_head, *done_tail; /* applied, waiting for the flush */
-	struct clu_wait *waits;		       /* waiting for an engine index */
+	struct clu_req *done_head, *done_tail;	       /* applied, waiting for the flush */
+	struct clu_wait *waits;			       /* waiting for an engine index */
+	struct clu_watch *watches;		       /* waiting for a command's bytes */
+	struct clu_watch *matched_head, *matched_tail; /* applied, waiting for the flush */
 	int (*install)(struct clu *c, uint64_t index, struct eng **eng, void *arg);
 	uint64_t id;
 	bool ready;
@@ -79,6 +81,28 @@ static int clu__from_raft(int rv)
 }
 
 /* ---------------------------------------------------------------- FSM (fsm.c) */
+
+/* Every applied entry: a watched command's bytes are matched here (in the batch, not committed). */
+static void fsm_applied(void *arg, uint64_t index, const void *cmd, size_t len,
+			const struct eng_result *res)
+{
+	struct clu *c = arg;
+	for (struct clu_watch **pw = &c->watches; *pw; pw = &(*pw)->next) {
+		struct clu_watch *w = *pw;
+		if (w->len != len || memcmp(w->cmd, cmd, len) != 0)
+			continue;
+		*pw = w->next;
+		*w->res = *res;
+		w->index = index;
+		w->next = NULL;
+		if (c->matched_tail)
+			c->matched_tail->next = w;
+		else
+			c->matched_head = w;
+		c->matched_tail = w;
+		return;
+	}
+}
 
 /* The install hook of fsm.c, handed on to the server's. */
 static int fsm_install(void *arg, uint64_t index, struct eng **eng)
@@ -136,6 +160,14 @@ static void check_cb(uv_check_t *h)
 			c->done_tail = NULL;
 		req->cb(req, req->status, req->status == 0 ? &req->res : NULL);
 	}
+	/* Forwarded writes whose bytes this node applied, now committed (before the pushes). */
+	while (c->matched_head) {
+		struct clu_watch *w = c->matched_head;
+		c->matched_head = w->next;
+		if (c->matched_head == NULL)
+			c->matched_tail = NULL;
+		w->cb(w, w->index);
+	}
 	/* Forwarded writes applied on the leader, now committed here (invariant 6). */
 	uint64_t applied = eng_dirty(c->fs.eng) ? 0 : eng_applied_index(c->fs.eng);
 	for (struct clu_wait **pw = &c->waits; *pw;) {
@@ -188,6 +220,31 @@ void clu_wait_applied(struct clu *c, struct clu_wait *w, uint64_t index,
 	w->cb = cb;
 	w->next = c->waits;
 	c->waits = w;
+}
+
+void clu_watch_cmd(struct clu *c, struct clu_watch *w, const void *cmd, size_t len,
+		   struct eng_result *res, void (*cb)(struct clu_watch *w, uint64_t index))
+{
+	w->cmd = cmd;
+	w->len = len;
+	w->res = res;
+	w->cb = cb;
+	w->next = c->watches;
+	c->watches = w;
+}
+
+void clu_watch_cancel(struct clu *c, struct clu_watch *w)
+{
+	struct clu_watch **lists[] = {&c->watches, &c->matched_head};
+	for (size_t i = 0; i < IM_ARRAY_LEN(lists); i++)
+		for (struct clu_watch **pw = lists[i], *prev = NULL; *pw;
+		     prev = *pw, pw = &(*pw)->next)
+			if (*pw == w) {
+				*pw = w->next;
+				if (i == 1 && c->matched_tail == w)
+					c->matched_tail = prev;
+				return;
+			}
 }
 
 void clu_wait_cancel(struct clu *c, struct clu_wait *w)
@@ -301,6 +358,7 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	c->fs.raft = &c->raft;
 	c->fs.install = fsm_install;
 	c->fs.install_arg = c;
+	c->fs.applied = fsm_applied;
 	c->id = o->id ? o->id : 1;
 	c->on_ready = o->on_ready;
 	c->on_event = o->on_event;

@@ -143,6 +143,37 @@ void clu_wait_applied(struct clu *c, struct clu_wait *w, uint64_t index,
 /* Forgets a wait whose cb has not run (cb never runs then). */
 void clu_wait_cancel(struct clu *c, struct clu_wait *w);
 
+/*
+ * A watch for a command's bytes.  A follower that forwarded a command learns
+ * the outcome from its own apply of the same bytes (apply is deterministic),
+ * so it can answer right after the engine commit that holds the entry and
+ * before that commit's events are pushed: the ack of a send precedes its push
+ * on this node too (§4.5), however the leader's answer and the local apply
+ * interleave.  Allocated by the caller; cmd and res must stay valid until cb
+ * runs or clu_watch_cancel() returns.
+ */
+struct clu_watch {
+	void *data; /* for the caller */
+	/* private */
+	const void *cmd;
+	size_t len;
+	struct eng_result *res;
+	uint64_t index;
+	void (*cb)(struct clu_watch *w, uint64_t index);
+	struct clu_watch *next;
+};
+
+/*
+ * cb runs once, after the engine commit of the first entry applied from now
+ * on whose bytes equal cmd, with its index (the result is in *res).  It never
+ * runs if no such entry is applied here (an engine copy installed over it:
+ * use clu_wait_applied), nor after clu_close() began.
+ */
+void clu_watch_cmd(struct clu *c, struct clu_watch *w, const void *cmd, size_t len,
+		   struct eng_result *res, void (*cb)(struct clu_watch *w, uint64_t index));
+/* Forgets a watch whose cb has not run. */
+void clu_watch_cancel(struct clu *c, struct clu_watch *w);
+
 /* Status for /cluster/status and logs. */
 struct clu_member_status {
 	uint64_t id;

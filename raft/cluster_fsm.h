@@ -23,6 +23,9 @@ struct clu_fsm {
 	 */
 	int (*install)(void *arg, uint64_t index, struct eng **eng);
 	void *install_arg;
+	/* Called after each entry eng_apply() applied (not skipped), with its bytes and result. */
+	void (*applied)(void *arg, uint64_t index, const void *cmd, size_t len,
+			const struct eng_result *res);
 	uint64_t snapshot_index;    /* last marker taken or restored */
 	struct eng_result last_res; /* result of the entry being applied */
 };

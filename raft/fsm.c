@@ -30,6 +30,8 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 			 (unsigned long long)index, im_strerror(rv), eng_errmsg(c->eng));
 		return RAFT_IOERR;
 	}
+	if (c->applied && !c->last_res.skipped)
+		c->applied(c->install_arg, index, buf->base, len, &c->last_res);
 	*result = &c->last_res;
 	return 0;
 }

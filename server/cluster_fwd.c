@@ -2,9 +2,13 @@
  *
  * Invariants:
  *  1. A forwarded write is answered to its proposer (cb) at most once: with
- *     the leader's result only after this node's engine committed the
- *     entry's index (clu_wait_applied), or with an error when no answer can
- *     come in time (deadline, lost connection, shutdown).
+ *     a result only after this node's engine committed the entry, or with an
+ *     error when no answer can come in time (deadline, lost connection,
+ *     shutdown).  The result comes from whichever happens first: this node
+ *     applies the same bytes (clu_watch_cmd; answered before that commit's
+ *     pushes), or the leader's answer names an index this node's engine has
+ *     committed (clu_wait_applied; covers an engine copy installed over the
+ *     entry).  The other is then cancelled.
  *  2. Requests on the connection are answered by the leader in order (HTTP
  *     pipelining), so answers are matched to the FIFO of sent operations;
  *     an operation already answered by its deadline stays in the FIFO until
@@ -42,6 +46,8 @@ struct fwd_op {
 	int state;
 	uint64_t index;
 	struct clu_wait wait;
+	struct clu_watch watch;
+	bool watching; /* watch registered and not fired */
 	struct eng_result res;
 };
 
@@ -179,6 +185,8 @@ int node_result_decode(const void *p, size_t len, int *status, uint64_t *index,
 
 static void op_free(struct fwd_op *op)
 {
+	if (op->watching)
+		clu_watch_cancel(op->n->s->clu, &op->watch);
 	im_buf_free(&op->cmd);
 	im_free(op);
 }
@@ -209,6 +217,24 @@ static void on_applied(struct clu_wait *w, int status)
 	list_remove(&op->n->waiting, op);
 	op_answer(op, status);
 	op_free(op);
+}
+
+/* This node applied and committed the same bytes: answer with its own result. */
+static void on_watch(struct clu_watch *w, uint64_t index)
+{
+	struct fwd_op *op = w->data;
+	op->watching = false;
+	op->index = index;
+	if (op->state == OP_WAIT) {
+		/* The leader's answer came first: the wait is no longer needed. */
+		clu_wait_cancel(op->n->s->clu, &op->wait);
+		list_remove(&op->n->waiting, op);
+		op_answer(op, 0);
+		op_free(op);
+		return;
+	}
+	/* Still in the sent FIFO: answered now, freed when the leader's answer arrives. */
+	op_answer(op, 0);
 }
 
 /* ---------------------------------------------------------------- the connection */
@@ -258,18 +284,22 @@ static int on_message_complete(llhttp_t *p)
 		fc->sent_tail = NULL;
 	int status = IM_ERAFT;
 	uint64_t index = 0;
-	if (llhttp_get_status_code(p) != 200 ||
-	    node_result_decode(fc->body.p, fc->body.len, &status, &index, &op->res) != 0) {
+	struct eng_result *res = im_malloc(sizeof(*res));
+	if (res == NULL || llhttp_get_status_code(p) != 200 ||
+	    node_result_decode(fc->body.p, fc->body.len, &status, &index, res) != 0) {
 		IM_WARN("forward: the leader answered HTTP %d (%zu bytes)",
 			llhttp_get_status_code(p), fc->body.len);
 		status = IM_ERAFT;
 	}
 	fc->body.len = 0;
 	if (op->req == NULL || status != 0) {
+		im_free(res);
 		op_answer(op, status);
 		op_free(op);
 		return 0;
 	}
+	op->res = *res; /* the watch, if it fires first, writes the same (deterministic apply) */
+	im_free(res);
 	/* Applied on the leader: answer once this node has it too (invariant 1). */
 	op->index = index;
 	op->state = OP_WAIT;
@@ -342,6 +372,9 @@ static void send_op(struct node *n, struct fwd_op *op)
 	}
 	op->state = OP_SENT;
 	op->next = NULL;
+	op->watch.data = op;
+	op->watching = true;
+	clu_watch_cmd(n->s->clu, &op->watch, op->cmd.p, op->cmd.len, &op->res, on_watch);
 	if (fc->sent_tail)
 		fc->sent_tail->next = op;
 	else
