@@ -52,6 +52,10 @@ struct clu {
 	uint64_t id;
 	bool ready;
 	bool barrier_pending;
+	bool nudging, nudge_again; /* a NOOP proposed by clu_nudge() is in flight / wanted again */
+	struct clu_req nudge_req;
+	unsigned char nudge_cmd[64];
+	size_t nudge_len;
 	bool closing;
 	int handles_open;
 	void (*on_ready)(struct clu *c, void *arg);
@@ -254,6 +258,42 @@ void clu_wait_cancel(struct clu *c, struct clu_wait *w)
 			*pw = w->next;
 			return;
 		}
+}
+
+static void nudge_done(struct clu_req *req, int status, const struct eng_result *res)
+{
+	IM_UNUSED(status);
+	IM_UNUSED(res);
+	struct clu *c = req->data;
+	c->nudging = false;
+	if (c->nudge_again && !c->closing) {
+		c->nudge_again = false;
+		clu_nudge(c);
+	}
+}
+
+void clu_nudge(struct clu *c)
+{
+	if (c->closing || raft_state(&c->raft) != RAFT_LEADER)
+		return;
+	if (c->nudging) {
+		c->nudge_again = true;
+		return;
+	}
+	if (c->nudge_len == 0) {
+		struct eng_cmd cmd = {.type = ENG_CMD_NOOP};
+		struct im_buf b = {0};
+		if (eng_cmd_encode(&cmd, &b) != 0 || b.len > sizeof(c->nudge_cmd)) {
+			im_buf_free(&b);
+			return;
+		}
+		memcpy(c->nudge_cmd, b.p, b.len);
+		c->nudge_len = b.len;
+		im_buf_free(&b);
+	}
+	c->nudge_req.data = c;
+	if (clu_propose(c, &c->nudge_req, c->nudge_cmd, c->nudge_len, nudge_done) == 0)
+		c->nudging = true;
 }
 
 bool clu_is_leader(struct clu *c)

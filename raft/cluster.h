@@ -174,6 +174,16 @@ void clu_watch_cmd(struct clu *c, struct clu_watch *w, const void *cmd, size_t l
 /* Forgets a watch whose cb has not run. */
 void clu_watch_cancel(struct clu *c, struct clu_watch *w);
 
+/*
+ * On the leader: makes the followers learn the current commit index now
+ * rather than at the next heartbeat, by proposing an engine NOOP (one at a
+ * time; a call while one is in flight proposes another when it is done).  A
+ * follower answers a forwarded write only once it has applied it, and Raft
+ * tells followers about commits in the next AppendEntries, so the leader
+ * calls this after answering a forwarded write.  Does nothing elsewhere.
+ */
+void clu_nudge(struct clu *c);
+
 /* Status for /cluster/status and logs. */
 struct clu_member_status {
 	uint64_t id;

@@ -701,6 +701,7 @@ void node_close(struct node *n)
 struct fwd_in {
 	struct clu_req creq;
 	struct http_req *h;
+	struct srv *s;
 };
 
 static void in_abort(struct http_req *h)
@@ -722,9 +723,13 @@ static void in_answer(struct http_req *h, int status, uint64_t index, const stru
 static void in_done(struct clu_req *creq, int status, const struct eng_result *res)
 {
 	struct fwd_in *in = creq->data;
+	struct srv *s = in->s;
 	if (in->h)
 		in_answer(in->h, status, creq->index, res);
 	im_free(in);
+	/* The follower answers once it applied the entry: tell it the commit now. */
+	if (status == 0)
+		clu_nudge(s->clu);
 }
 
 /* Compares in time independent of where the strings differ. */
@@ -778,6 +783,7 @@ void node_handle(struct srv *s, struct http_req *h)
 		return;
 	}
 	in->h = h;
+	in->s = s;
 	in->creq.data = in;
 	int rv = clu_propose(s->clu, &in->creq, h->body, h->body_len, in_done);
 	if (rv != 0) {
