@@ -72,6 +72,22 @@ class Cluster3Test(unittest.TestCase):
 
     # ---- tests (run in name order on one cluster)
 
+    def test_0_bad_cluster_configuration_is_refused(self):
+        ok = "1@127.0.0.1:1,2@127.0.0.1:2,3@127.0.0.1:3"
+        cases = [
+            (["--node-id", "4", "--cluster", ok, "--cluster-api", ok], "node_id 4 is not in cluster"),
+            (["--cluster", ok], "must list the same members"),
+            (["--cluster", "1@127.0.0.1:1,x", "--cluster-api", ok], "is not ID@HOST:PORT"),
+            (["--cluster", "1@a:1,1@b:2", "--cluster-api", "1@a:1,1@b:2"], "id 1 twice"),
+            (["--cluster", ok, "--cluster-api", "1@127.0.0.1:1,2@127.0.0.1:2,4@127.0.0.1:4"],
+             "no address for node 3"),
+        ]
+        for args, why in cases:
+            out = subprocess.run([harness.IMLOG_BIN, "serve", "--data-dir", "/nonexistent/x"] + args,
+                                 capture_output=True, timeout=30)
+            self.assertEqual(out.returncode, 2, (args, out.stderr))
+            self.assertIn(why, out.stderr.decode(), args)
+
     def test_1_status_shows_one_leader(self):
         lead = self.c.leader()
         sts = [n.status() for n in self.c.nodes]
