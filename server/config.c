@@ -73,6 +73,10 @@ static const struct cfg_entry table[] = {
     I("enable_history_for_new_members", "IMLOG_ENABLE_HISTORY_FOR_NEW_MEMBERS",
       history_for_new_members, "1", 0, 1,
       "0 = members joining a group do not see the messages sent before they joined"),
+    I("notification_reliability", "IMLOG_NOTIFICATION_RELIABILITY", notification_reliability, "1",
+      1, 2,
+      "1 = relation/group notifications reach online devices only (notification.yml); "
+      "2 = also stored in the n_ streams"),
 };
 
 static int set_value(struct cfg *cfg, const struct cfg_entry *e, const char *v, const char *from,

@@ -48,9 +48,10 @@ struct cfg {
 	int n_members;
 	struct cfg_member api_members[CFG_MAX_MEMBERS]; /* parsed from cluster_api */
 	int n_api_members;
-	int64_t friend_verify;		 /* 1: 1:1 sends need the receiver as a friend (1303) */
-	int64_t history_for_new_members; /* 0: new group members start after the history */
-	bool secret_configured;		 /* set by the loader: a secret came from file/env/flag */
+	int64_t friend_verify;		  /* 1: 1:1 sends need the receiver as a friend (1303) */
+	int64_t history_for_new_members;  /* 0: new group members start after the history */
+	int64_t notification_reliability; /* 1 online only (default), 2 stored in n_ streams */
+	bool secret_configured;		  /* set by the loader: a secret came from file/env/flag */
 };
 
 /*

@@ -438,27 +438,49 @@ void gw_reply(struct gw_req *req, int err_code, const char *err_msg, const void 
 	conn_unref(c);
 }
 
+_Static_assert(sizeof(((struct gw_batch *)0)->frames) >= sizeof(struct gw_frames),
+	       "gw_batch.frames is too small for struct gw_frames");
+
+void gw_batch_begin(struct gw_batch *b, struct gw *g, int32_t req_id, const char *op_id,
+		    const void *data, size_t len)
+{
+	b->g = g;
+	b->req_id = req_id;
+	b->sent = 0;
+	gw__enter(g);
+	gw__frames_init((struct gw_frames *)(void *)b->frames, req_id, op_id, data, len,
+			data != NULL);
+}
+
+void gw_batch_add(struct gw_batch *b, struct im_str user_id)
+{
+	struct gw_user *u = gw__user_find(b->g, user_id);
+	if (u == NULL)
+		return;
+	struct gw_frames *f = (struct gw_frames *)(void *)b->frames;
+	for (struct gw_conn *c = u->conns, *next; c; c = next) {
+		next = c->unext;
+		/* A background iOS connection gets offline pushes instead (§4.4). */
+		if (b->req_id == GW_REQ_PUSH && c->background && c->platform_id == GW_PLATFORM_IOS)
+			continue;
+		b->sent += gw__conn_send(c, gw__frames_get(f, c->fmt));
+	}
+}
+
+void gw_batch_end(struct gw_batch *b)
+{
+	gw__frames_free((struct gw_frames *)(void *)b->frames);
+	gw__leave(b->g);
+}
+
 int gw_push(struct gw *g, struct im_str user_id, int32_t req_id, const char *op_id,
 	    const void *data, size_t len)
 {
-	gw__enter(g);
-	struct gw_user *u = gw__user_find(g, user_id);
-	int n = 0;
-	if (u != NULL && u->conns != NULL) {
-		struct gw_frames f;
-		gw__frames_init(&f, req_id, op_id, data, len, data != NULL);
-		for (struct gw_conn *c = u->conns, *next; c; c = next) {
-			next = c->unext;
-			/* A background iOS connection gets offline pushes instead (§4.4). */
-			if (req_id == GW_REQ_PUSH && c->background &&
-			    c->platform_id == GW_PLATFORM_IOS)
-				continue;
-			n += gw__conn_send(c, gw__frames_get(&f, c->fmt));
-		}
-		gw__frames_free(&f);
-	}
-	gw__leave(g);
-	return n;
+	struct gw_batch b;
+	gw_batch_begin(&b, g, req_id, op_id, data, len);
+	gw_batch_add(&b, user_id);
+	gw_batch_end(&b);
+	return b.sent;
 }
 
 void gw_kick(struct gw *g, struct im_str user_id, int32_t platform_id)

@@ -3,6 +3,7 @@
 #ifndef IM_GATEWAY_H
 #define IM_GATEWAY_H
 
+#include <stddef.h>
 #include <uv.h>
 
 #include "common.h"
@@ -98,6 +99,36 @@ void gw_reply(struct gw_req *req, int err_code, const char *err_msg, const void 
  */
 int gw_push(struct gw *g, struct im_str user_id, int32_t req_id, const char *op_id,
 	    const void *data, size_t len);
+
+/*
+ * One frame for many users (a group message): gw_batch_begin() prepares it,
+ * each gw_batch_add() queues it on every connection of one user (encoded once
+ * per wire format for the whole batch), gw_batch_end() releases it.  The
+ * batch lives on the caller's stack; nothing else may run in between.
+ */
+struct gw_batch {
+	struct gw *g;
+	int32_t req_id;
+	_Alignas(max_align_t) unsigned char frames[256]; /* opaque: the shared encodings */
+	int sent;
+};
+void gw_batch_begin(struct gw_batch *b, struct gw *g, int32_t req_id, const char *op_id,
+		    const void *data, size_t len);
+void gw_batch_add(struct gw_batch *b, struct im_str user_id);
+void gw_batch_end(struct gw_batch *b);
+
+/* Whether user_id has a live connection here. */
+bool gw_online(struct gw *g, struct im_str user_id);
+
+/*
+ * The ids of the users with a live connection here, appended to out as
+ * (u32 length, bytes) records; returns their number (0 on out of memory,
+ * with out left as it was).
+ */
+size_t gw_online_ids(struct gw *g, struct im_buf *out);
+
+/* An upper bound of the users with a live connection here (O(1)). */
+size_t gw_online_bound(const struct gw *g);
 
 /*
  * Sends the 2002 kick to every connection of (user, platform) and closes them

@@ -334,3 +334,33 @@ void gw__subscribe(struct gw_conn *c, const struct env_req *er)
 	im_buf_free(&tips);
 	pb_free(m);
 }
+
+bool gw_online(struct gw *g, struct im_str user_id)
+{
+	struct gw_user *u = gw__user_find(g, user_id);
+	return u != NULL && u->conns != NULL;
+}
+
+size_t gw_online_bound(const struct gw *g)
+{
+	return g->n_users;
+}
+
+size_t gw_online_ids(struct gw *g, struct im_buf *out)
+{
+	size_t n = 0, len0 = out->len;
+	for (size_t i = 0; i < g->n_buckets; i++)
+		for (struct gw_user *u = g->buckets[i]; u; u = u->hnext) {
+			if (u->conns == NULL)
+				continue;
+			unsigned char l[4];
+			im_put_be32(l, u->id_len);
+			if (im_buf_add(out, l, sizeof(l)) != 0 ||
+			    im_buf_add(out, u->id, u->id_len) != 0) {
+				out->len = len0;
+				return 0;
+			}
+			n++;
+		}
+	return n;
+}

@@ -388,17 +388,42 @@ static void ws_send(struct srv *s, struct gw_req *req)
 
 /* ---------------------------------------------------------------- pushes */
 
-struct push_ctx {
-	struct srv *s;
-	const char *op_id;
-	struct im_buf *frame;
-};
-
 static int push_member(const struct eng_member *m, void *arg)
 {
-	struct push_ctx *p = arg;
-	gw_push(p->s->gw, m->user_id, 2001, p->op_id, p->frame->p, p->frame->len);
+	gw_batch_add(arg, m->user_id);
 	return 0;
+}
+
+/*
+ * A group message goes to the members with a connection here.  The cheaper
+ * side is walked: the members (a scan of the group) when they are fewer than
+ * the users online here, else the online users, each checked for membership
+ * (a large group with a few members online costs O(online), not O(members)).
+ */
+static void push_group(struct srv *s, struct gw_batch *b, struct im_str gid)
+{
+	struct eng_rtxn *rt;
+	if (eng_read_begin(s->eng, &rt) != 0)
+		return;
+	struct eng_group g;
+	struct im_buf ids = {0};
+	size_t n = 0;
+	if (eng_group_get(rt, gid, &g) == 0 && gw_online_bound(s->gw) < g.member_count)
+		n = gw_online_ids(s->gw, &ids);
+	if (n == 0) {
+		eng_member_scan(rt, gid, push_member, b);
+	} else {
+		for (size_t off = 0; off + 4 <= ids.len;) {
+			struct im_str uid = {ids.p + off + 4,
+					     im_get_be32((unsigned char *)ids.p + off)};
+			struct eng_member m;
+			off += 4 + uid.n;
+			if (eng_member_get(rt, gid, uid, &m) == 0)
+				gw_batch_add(b, uid);
+		}
+	}
+	im_buf_free(&ids);
+	eng_read_end(rt);
 }
 
 void msg_on_event(const struct eng_event *ev, void *arg)
@@ -415,26 +440,23 @@ void msg_on_event(const struct eng_event *ev, void *arg)
 	}
 	char op_id[129];
 	snprintf(op_id, sizeof(op_id), "%.*s", (int)IM_MIN(it->op_id.n, 128u), it->op_id.p);
+	struct gw_batch b;
+	gw_batch_begin(&b, s->gw, 2001, op_id, frame.p, frame.len);
 	if (it->session_type == 3) {
-		struct eng_rtxn *rt;
-		if (eng_read_begin(s->eng, &rt) == 0) {
-			struct push_ctx p = {s, op_id, &frame};
-			eng_member_scan(rt, it->group_id, push_member, &p);
-			eng_read_end(rt);
-		}
+		push_group(s, &b, it->group_id);
 		/* Users the command removed from the group (quit, kick) hear of it too. */
 		for (uint32_t i = 0, j = 0; i <= ev->extra.n && ev->extra.n > 0; i++) {
 			if (i < ev->extra.n && ev->extra.p[i] != '\0')
 				continue;
-			gw_push(s->gw, (struct im_str){ev->extra.p + j, i - j}, 2001, op_id,
-				frame.p, frame.len);
+			gw_batch_add(&b, (struct im_str){ev->extra.p + j, i - j});
 			j = i + 1;
 		}
 	} else {
-		gw_push(s->gw, it->recv_id, 2001, op_id, frame.p, frame.len);
+		gw_batch_add(&b, it->recv_id);
 		if ((it->flags & ENG_MSG_SENDER_SYNC) && !im_str_eq(it->send_id, it->recv_id))
-			gw_push(s->gw, it->send_id, 2001, op_id, frame.p, frame.len);
+			gw_batch_add(&b, it->send_id);
 	}
+	gw_batch_end(&b);
 	im_buf_free(&frame);
 }
 
@@ -906,6 +928,9 @@ int msg_notification(struct srv *s, enum msg_notif_mode mode, int32_t content_ty
 		     struct im_str group, json_t *tips, const char *op_id, struct msg_notif_bufs *b,
 		     struct eng_msg_item *item)
 {
+	/* notification.yml's reliabilityLevel, one setting for all of them (§8.5). */
+	if (mode == MSG_NOTIF_STREAM_ONLINE && s->cfg && s->cfg->notification_reliability == 2)
+		mode = MSG_NOTIF_STREAM;
 	int64_t now = s->now_ms();
 	struct im_buf inner = {0}, outer = {0};
 	int rv = json_go_dump(tips, &inner);

@@ -460,7 +460,44 @@ static void get_specified_user_group_request_info(struct api_req *r)
 	reply_page(r, arr, 0, 0);
 }
 
+static int unhandled_cb(const struct eng_group_req *q, void *arg)
+{
+	struct req_list *l = arg;
+	if (q->handle_result == 0 && q->req_time > l->since)
+		l->count++;
+	return 0;
+}
+
+static int managed_count_cb(struct im_str gid, void *arg)
+{
+	struct managed *mg = arg;
+	struct eng_member m;
+	if (eng_member_get(mg->l->rt, gid, mg->user, &m) == 0 && m.role_level >= GRP_ADMIN)
+		eng_group_req_scan_group(mg->l->rt, gid, unhandled_cb, mg->l);
+	return 0;
+}
+
+/* get_group_application_unhandled_count: pending requests newer than `time` (ms) to managed groups.
+ */
+static void get_group_application_unhandled_count(struct api_req *r)
+{
+	struct im_str uid;
+	struct req_list l = {0};
+	if (!api_str(r, r->body, "userID", &uid) || !api_i64(r, r->body, "time", &l.since, NULL))
+		return;
+	if (!api_require_self_or_admin(r, uid))
+		return;
+	if ((l.rt = api_read(r)) == NULL)
+		return;
+	struct managed mg = {r, &l, uid};
+	eng_user_group_scan(l.rt, uid, managed_count_cb, &mg);
+	json_t *d = json_object();
+	json_object_set_new(d, "count", json_integer((json_int_t)l.count));
+	api_reply(r, d);
+}
+
 const struct api_route api_routes_group_req[] = {
+    {"/group/get_group_application_unhandled_count", get_group_application_unhandled_count, 0},
     {"/group/join_group", join_group, 0},
     {"/group/group_application_response", group_application_response, 0},
     {"/group/get_recv_group_applicationList", get_recv_group_application_list, 0},

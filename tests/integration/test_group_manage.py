@@ -62,6 +62,14 @@ class GroupBase(ServerTest):
         return self.ok("get_incremental_group_members", {"groupID": gid, "versionID": vid, "version": version},
                        "admin")
 
+    def stream(self, gid, who):
+        """contentTypes stored in n_<gid> as who reads them."""
+        env = self.srv.post("/msg/pull_msg_by_seq", {"userID": who, "seqRanges": [
+            {"conversationID": "n_" + gid, "begin": 1, "end": 100, "num": 100}]}, token=self.tok[who])
+        self.assertCode(env, 0)
+        conv = (env["data"]["notificationMsgs"] or {}).get("n_" + gid)
+        return [m["contentType"] for m in conv["Msgs"] if m.get("status") != 4] if conv else []
+
     def run_ws(self, users, body):
         async def run():
             cs = {u: await Client(u, self.tok[u]).connect(self.srv.ws_port) for u in users}
@@ -123,6 +131,8 @@ class GroupManageTest(GroupBase):
                 "mo")
         g = self.info("s1")
         self.assertEqual((g["groupName"], g["introduction"]), ("New", "intro"))
+        # By default (notification.yml) none of these was stored in the n_ stream.
+        self.assertEqual(self.stream("s1", "mc"), [])
 
     def test_mutes(self):
         self.create("s2", "mo", ["mb", "mc"], ["ma", "md"])
@@ -299,6 +309,8 @@ class JoinRequestTest(GroupBase):
         self.assertEqual([x["groupInfo"]["groupID"] for x in mine["groupRequests"]], ["j1"])
         self.assertEqual(self.lists("jb", "fromUserID", "get_recv_group_applicationList"),
                          {"total": 0, "groupRequests": None})
+        self.assertEqual(self.ok("get_group_application_unhandled_count", {"userID": "jo", "time": 0}, "jo"),
+                         {"count": 0})
         spec = self.ok("get_specified_user_group_request_info", {"groupID": "j1", "userID": "jc"}, "jc")
         self.assertEqual(spec["total"], 1)
         self.assertCode(self.post("get_specified_user_group_request_info", {"groupID": "j1", "userID": "jc"},
@@ -310,6 +322,10 @@ class JoinRequestTest(GroupBase):
                 "jd")
         self.assertCode(self.post("group_application_response", {"groupID": "j1", "fromUserID": "jd",
                                                                  "handleResult": 1}, "jb"), 1002)
+        self.assertEqual(self.ok("get_group_application_unhandled_count", {"userID": "ja", "time": 0}, "ja"),
+                         {"count": 1})
+        self.assertEqual(self.ok("get_group_application_unhandled_count", {"userID": "jb", "time": 0}, "jb"),
+                         {"count": 0})
         self.assertCode(self.post("group_application_response", {"groupID": "j1", "fromUserID": "je",
                                                                  "handleResult": 1}, "jo"), 1004)
         self.assertCode(self.post("group_application_response", {"groupID": "j1", "fromUserID": "jd",
@@ -353,6 +369,19 @@ class JoinRequestTest(GroupBase):
         self.assertEqual((m["inviterUserID"], m["joinSource"]), ("jb", 2))
         self.ok("invite_user_to_group", {"groupID": "j3", "invitedUserIDs": ["jd"]}, "ja")
         self.assertIn("jd", self.members("j3"))
+
+
+class StoredNotificationsTest(GroupBase):
+    """notification_reliability 2: the online-only notifications are stored in the n_ streams
+    too, so a member that was offline pulls them (§8.5); GroupManageTest runs with the default."""
+    users = ("no", "na")
+    server_args = ("--notification-reliability", "2")
+
+    def test_offline_member_pulls_the_notifications(self):
+        self.create("n1", "no", ["na"])
+        self.ok("set_group_info_ex", {"groupID": "n1", "introduction": "x"}, "no")  # 1502
+        self.ok("set_group_member_info", {"members": [{"groupID": "n1", "userID": "na", "nickname": "A"}]}, "na")
+        self.assertEqual(self.stream("n1", "na"), [1501, 1502, 1516])
 
 
 class HistoryForNewMembersTest(GroupBase):

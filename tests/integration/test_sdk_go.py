@@ -362,6 +362,48 @@ class SdkGoTest(ServerTest):
         self.assertEqual([m["text"] for m in j.received() if m["contentType"] == 101],
                          ["Go to the group"], j.trace())
 
+    def test_8_group_management(self):
+        """The native SDK's group setters and the events each member's SDK fires (§8.4): the owner
+        renames the group and makes B an admin; C applies, B (now an admin) sees the application
+        and accepts it; C joins; the owner transfers the group to B; the lists agree."""
+        u = self.users("A", "B", "C")
+        A, B, C = u["A"], u["B"], u["C"]
+        gid = self.create_group(A, [B])
+        ev = lambda name, **match: {"op": "expect_event", "event": name, "match": match}
+        call = lambda method, *args: {"op": "call", "method": method, "args": list(args)}
+        b = self.client(B, [ev("group_info_changed", groupID=gid, groupName="renamed"),
+                            ev("group_member_info_changed", groupID=gid, userID=B, roleLevel=60),
+                            ev("group_application_added", groupID=gid, userID=C),
+                            call("AcceptGroupApplication", gid, C, "welcome"),
+                            ev("group_member_added", groupID=gid, userID=C),
+                            ev("group_member_info_changed", groupID=gid, userID=B, roleLevel=100),
+                            call("GetGroupMemberList", gid)])
+        c = self.client(C, [{"op": "wait_line"},
+                            call("JoinGroup", gid, "let me in", 3, ""),
+                            ev("group_application_accepted", groupID=gid),
+                            ev("joined_group_added", groupID=gid),
+                            call("GetJoinedGroupList")])
+        a = self.client(A, [{"op": "wait_line"},
+                            call("SetGroupInfo", {"groupID": gid, "groupName": "renamed",
+                                                  "notification": "read me"}),
+                            call("SetGroupMemberInfo", {"groupID": gid, "userID": B, "roleLevel": 60}),
+                            ev("group_member_added", groupID=gid, userID=C),
+                            call("TransferGroupOwner", gid, B),
+                            ev("group_info_changed", groupID=gid, ownerUserID=B)])
+        b.wait("ready")
+        c.wait("ready")
+        a.go_ahead()
+        b.wait("expect_ok", lambda e: e.get("expected") == "group_member_info_changed")
+        c.go_ahead()
+        for cl in (a, b, c):
+            cl.finish()
+        members = [e["data"] for e in b.events if e["event"] == "call_ok"][-1]
+        self.assertEqual(sorted((m["userID"], m["roleLevel"]) for m in members),
+                         sorted([(A, 60), (B, 100), (C, 20)]), b.trace())
+        joined = [e["data"] for e in c.events if e["event"] == "call_ok"][-1]
+        self.assertEqual([g["groupID"] for g in joined], [gid], c.trace())
+        self.assertEqual(joined[0]["groupName"], "renamed")
+
     def test_7_idle_connection_survives_the_read_deadline(self):
         """The server's read deadline is 30 s; the native SDK sends nothing but a WS Ping control
         frame every 24 s while idle (§4.6, §10), which must keep the connection open."""

@@ -25,6 +25,11 @@
 //	           message (how a fresh SDK database learns of history); event "expect_ok"
 //	idle       {ms}: stays logged in that long; fails on any reconnect or kick; event "idle_ok"
 //	wait_line  waits for one line on stdin (the test's go-ahead); event "line"
+//	call       {method, args}: one SDK function of the table `calls` (group and conversation
+//	           setters and getters); fails on an error callback; event "call_ok" {method, data}
+//	expect_event {event, match}: waits for a listener event (e.g. "group_info_changed") whose
+//	           JSON data has every field of match (top-level fields, compared as JSON values),
+//	           also one that arrived before this step; event "expect_ok"
 //	logout     Logout (WS 2003); event "logged_out"
 //
 // Every SDK callback is printed as one JSON line on stdout ({"t": ms, "event": ..., ...});
@@ -53,6 +58,11 @@ type step struct {
 	From  string `json:"from,omitempty"`
 	Text  string `json:"text,omitempty"`
 	Ms    int    `json:"ms,omitempty"`
+	// call and expect_event
+	Method string         `json:"method,omitempty"`
+	Args   []any          `json:"args,omitempty"`
+	Event  string         `json:"event,omitempty"`
+	Match  map[string]any `json:"match,omitempty"`
 }
 
 type config struct {
@@ -102,6 +112,7 @@ type event struct {
 	msg  *msgSummary
 	code int32
 	text string
+	data any // the decoded JSON of a listener event (noteJSON)
 }
 
 type msgSummary struct {
@@ -154,7 +165,7 @@ func noteJSON(name, data string) {
 		v = data
 	}
 	emit(name, map[string]any{"data": v})
-	post(event{name: name})
+	post(event{name: name, data: v})
 }
 
 // noteConversations also posts each conversation's latest message as "conv_latest" (for the
@@ -265,6 +276,72 @@ func (c *callback) wait(deadline time.Time) event {
 		fail("%s: no callback before the deadline", c.name)
 	}
 	return event{}
+}
+
+// ---- SDK calls by name (args as JSON values: strings, numbers, bools; lists as JSON text)
+
+func argStr(a []any, i int) string {
+	if i >= len(a) {
+		fail("call: missing argument %d", i)
+	}
+	switch v := a[i].(type) {
+	case string:
+		return v
+	default:
+		b, _ := json.Marshal(v)
+		return string(b)
+	}
+}
+
+func argInt(a []any, i int) int {
+	if i >= len(a) {
+		fail("call: missing argument %d", i)
+	}
+	f, ok := a[i].(float64)
+	if !ok {
+		fail("call: argument %d is not a number", i)
+	}
+	return int(f)
+}
+
+var calls = map[string]func(cb *callback, op string, a []any){
+	"SetGroupInfo":       func(cb *callback, op string, a []any) { sdk.SetGroupInfo(cb, op, argStr(a, 0)) },
+	"SetGroupMemberInfo": func(cb *callback, op string, a []any) { sdk.SetGroupMemberInfo(cb, op, argStr(a, 0)) },
+	"JoinGroup": func(cb *callback, op string, a []any) {
+		sdk.JoinGroup(cb, op, argStr(a, 0), argStr(a, 1), int32(argInt(a, 2)), argStr(a, 3))
+	},
+	"AcceptGroupApplication": func(cb *callback, op string, a []any) {
+		sdk.AcceptGroupApplication(cb, op, argStr(a, 0), argStr(a, 1), argStr(a, 2))
+	},
+	"ChangeGroupMemberMute": func(cb *callback, op string, a []any) {
+		sdk.ChangeGroupMemberMute(cb, op, argStr(a, 0), argStr(a, 1), argInt(a, 2))
+	},
+	"TransferGroupOwner": func(cb *callback, op string, a []any) {
+		sdk.TransferGroupOwner(cb, op, argStr(a, 0), argStr(a, 1))
+	},
+	"GetJoinedGroupList": func(cb *callback, op string, a []any) { sdk.GetJoinedGroupList(cb, op) },
+	"GetGroupMemberList": func(cb *callback, op string, a []any) {
+		sdk.GetGroupMemberList(cb, op, argStr(a, 0), 0, 0, 1000)
+	},
+	"SetConversation": func(cb *callback, op string, a []any) {
+		sdk.SetConversation(cb, op, argStr(a, 0), argStr(a, 1))
+	},
+}
+
+// matches reports whether data (a decoded JSON object) has every field of want.
+func matches(data any, want map[string]any) bool {
+	obj, ok := data.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k, w := range want {
+		a, _ := json.Marshal(obj[k])
+		b, _ := json.Marshal(w)
+		if string(a) != string(b) {
+			return false
+		}
+	}
+	return true
 }
 
 // ---- the step runner
@@ -407,6 +484,27 @@ func (r *runner) run(s step) {
 			fail("stdin closed while waiting for a line: %v", err)
 		}
 		emit("line", map[string]any{"text": strings.TrimSpace(line)})
+	case "call":
+		fn, ok := calls[s.Method]
+		if !ok {
+			fail("call: unknown method %q", s.Method)
+		}
+		cb := newCallback(s.Method)
+		fn(cb, r.opID(s.Method), s.Args)
+		ev := cb.wait(time.Now().Add(r.deadline))
+		if ev.name != "success" {
+			fail("%s: %d %s", s.Method, ev.code, ev.text)
+		}
+		var v any
+		if json.Unmarshal([]byte(ev.text), &v) != nil {
+			v = ev.text
+		}
+		emit("call_ok", map[string]any{"method": s.Method, "data": v})
+	case "expect_event":
+		_, ev := r.waitFor(fmt.Sprintf("%s with %v", s.Event, s.Match), 0, func(e event) bool {
+			return e.name == s.Event && matches(e.data, s.Match)
+		})
+		emit("expect_ok", map[string]any{"expected": s.Event, "data": ev.data})
 	case "logout":
 		cb := newCallback("Logout")
 		sdk.Logout(cb, r.opID("logout"))
