@@ -237,6 +237,8 @@ static int map_grow(struct eng *e)
 		return eng__errf(e, IM_EFULL, "map at its limit of %zu bytes", e->map_max);
 	if (e->rd.active)
 		return eng__errf(e, IM_ESTORAGE, "map full: cannot grow while a read txn is open");
+	if (e->copies)
+		return eng__errf(e, IM_ESTORAGE, "map full: cannot grow while a copy runs");
 	size_t want = e->map_size > e->map_max / 2 ? e->map_max : e->map_size * 2;
 	want = round_pages(want, e->psize);
 	int rc = mdb_env_set_mapsize(e->env, want);
@@ -251,7 +253,8 @@ static int map_grow(struct eng *e)
 static void map_grow_if_needed(struct eng *e)
 {
 	size_t used = 0;
-	if (e->read_only || e->batch != NULL || e->rd.active || refresh_map(e, &used) != 0)
+	if (e->read_only || e->batch != NULL || e->rd.active || e->copies ||
+	    refresh_map(e, &used) != 0)
 		return;
 	if (used / 3 * 4 > e->map_size && e->map_size < e->map_max)
 		map_grow(e);
@@ -553,4 +556,26 @@ int eng_apply(struct eng *e, uint64_t index, const void *buf, size_t len, struct
 	memset(res, 0, sizeof(*res));
 	eng__wrap(e, "apply index=%" PRIu64 " %s", index, name);
 	return rv;
+}
+
+/* ---------------------------------------------------------------- copies */
+
+void eng_copy_begin(struct eng *e)
+{
+	e->copies++;
+}
+
+void eng_copy_end(struct eng *e)
+{
+	e->copies--;
+}
+
+int eng_copy(struct eng *e, const char *dir)
+{
+	/* A read txn of its own on the committed state: safe beside the loop's writer (MDB_NOTLS).
+	 */
+	int rc = mdb_env_copy2(e->env, dir, 0);
+	if (rc == 0)
+		return 0;
+	return rc > 0 ? -rc : IM_ESTORAGE; /* errno, or an LMDB code (negative) */
 }

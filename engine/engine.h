@@ -351,6 +351,29 @@ int eng_sync(struct eng *e);
 /* The applied index: of the open batch if any, else of the last commit. */
 uint64_t eng_applied_index(const struct eng *e);
 
+/*
+ * Copying the environment for another node (docs/cluster.md, follower
+ * install).  eng_copy_begin() (loop thread) pins the map size, since LMDB
+ * cannot resize while another thread reads; eng_copy() then writes a
+ * consistent copy of the last commit into the existing, empty directory dir
+ * (mdb_env_copy2), from any thread; eng_copy_end() (loop thread) unpins.
+ * While pinned, an apply that needs a bigger map fails with IM_ESTORAGE and is
+ * retried by Raft.  eng_copy returns 0, -errno or IM_ESTORAGE; it does not
+ * touch eng_errmsg (thread safety).
+ */
+void eng_copy_begin(struct eng *e);
+int eng_copy(struct eng *e, const char *dir);
+void eng_copy_end(struct eng *e);
+
+/*
+ * A 64-bit digest (FNV-1a) of every key and value of every table in the last
+ * commit, and that commit's applied index.  Two engines that applied the same
+ * log prefix have the same digest (deterministic apply), whatever their page
+ * layout; the cluster compares nodes with it.  Reads everything: O(data).
+ * Returns 0 or an error; uses the engine's read txn (none may be open).
+ */
+int eng_state_hash(struct eng *e, uint64_t *hash, uint64_t *applied);
+
 /* True once apply hit IM_EFULL at map_max; cleared by a successful apply. */
 bool eng_full(const struct eng *e);
 

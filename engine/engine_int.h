@@ -109,6 +109,7 @@ struct eng {
 	bool full;	       /* the last apply hit IM_EFULL at map_max */
 	MDB_txn *batch;	       /* the open group-commit write txn, or NULL */
 	bool commit_each;      /* the map is nearly full: commit after each command */
+	int copies;	       /* eng_copy() runs on other threads: the map may not grow */
 	uint64_t applied;      /* applied index, including the open batch */
 	uint64_t applied_disk; /* applied index of the last commit */
 	struct eng_rtxn rd;

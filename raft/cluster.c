@@ -11,12 +11,22 @@
  *     stall this node's apply until storage recovers (toolchain.md).
  *  4. A snapshot marker names index I only after eng_sync() made the engine
  *     durable up to I, so dropping log entries up to I loses nothing.
+ *  5. Restoring a marker at I ahead of the engine succeeds only once the
+ *     install hook has put in place an engine whose applied index is >= I
+ *     (a copy of a peer's committed state, whose entries are committed and
+ *     so identical here); the engine then skips the entries up to its own
+ *     index when raft applies them (invariant 2).
+ *  6. A wait (clu_wait_applied) fires only after an engine commit covering
+ *     its index, so whoever it answers reads the write on this node.
  *
  * States of this glue:
  *   STARTING --(leader and barrier applied)--> READY --(clu_close)--> CLOSING
  */
 #include "cluster.h"
 
+#include "cluster_fsm.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,23 +34,28 @@
 
 #include <raft/uv.h>
 
-#define SNAP_MAGIC 0x494d534e41503031ull /* "IMSNAP01" */
-
 struct clu {
 	uv_loop_t *loop;
-	struct eng *eng;
 	struct raft raft;
 	struct raft_io io;
 	struct raft_uv_transport transport;
 	struct raft_fsm fsm;
+	struct clu_fsm fs;	/* the FSM's state: fs.eng is the engine (replaced by installs) */
 	uv_check_t check;	/* commits the engine batch, then answers */
 	uv_timer_t start_timer; /* polls for leadership until ready */
 	struct raft_barrier barrier;
-	struct clu_req *done_head, *done_tail; /* applied, waiting for the flush */
-	struct eng_result last_res;	       /* result of the entry being applied */
+	struct clu_req *done_head, *done_tail;	       /* applied, waiting for the flush */
+	struct clu_wait *waits;			       /* waiting for an engine index */
+	struct clu_watch *watches;		       /* waiting for a command's bytes */
+	struct clu_watch *matched_head, *matched_tail; /* applied, waiting for the flush */
+	int (*install)(struct clu *c, uint64_t index, struct eng **eng, void *arg);
 	uint64_t id;
 	bool ready;
 	bool barrier_pending;
+	bool nudging, nudge_again; /* a NOOP proposed by clu_nudge() is in flight / wanted again */
+	struct clu_req nudge_req;
+	unsigned char nudge_cmd[64];
+	size_t nudge_len;
 	bool closing;
 	int handles_open;
 	void (*on_ready)(struct clu *c, void *arg);
@@ -69,68 +84,35 @@ static int clu__from_raft(int rv)
 	}
 }
 
-/* ---------------------------------------------------------------- FSM */
+/* ---------------------------------------------------------------- FSM (fsm.c) */
 
-static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+/* Every applied entry: a watched command's bytes are matched here (in the batch, not committed). */
+static void fsm_applied(void *arg, uint64_t index, const void *cmd, size_t len,
+			const struct eng_result *res)
 {
-	struct clu *c = fsm->data;
-	/* While apply runs, raft_last_applied() is the previous index (toolchain.md). */
-	uint64_t index = raft_last_applied(&c->raft) + 1;
-	memset(&c->last_res, 0, sizeof(c->last_res));
-	/* Entries are zero-padded to 8 bytes (clu_propose); apply the command itself. */
-	size_t len = eng_cmd_framed_len(buf->base, buf->len);
-	int rv = eng_apply(c->eng, index, buf->base, len, &c->last_res);
-	if (rv != 0) {
-		IM_ERROR("apply index=%llu: %s (%s); apply stalls until storage recovers",
-			 (unsigned long long)index, im_strerror(rv), eng_errmsg(c->eng));
-		return RAFT_IOERR;
+	struct clu *c = arg;
+	for (struct clu_watch **pw = &c->watches; *pw; pw = &(*pw)->next) {
+		struct clu_watch *w = *pw;
+		if (w->len != len || memcmp(w->cmd, cmd, len) != 0)
+			continue;
+		*pw = w->next;
+		*w->res = *res;
+		w->index = index;
+		w->next = NULL;
+		if (c->matched_tail)
+			c->matched_tail->next = w;
+		else
+			c->matched_head = w;
+		c->matched_tail = w;
+		return;
 	}
-	*result = &c->last_res;
-	return 0;
 }
 
-static int fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n_bufs)
+/* The install hook of fsm.c, handed on to the server's. */
+static int fsm_install(void *arg, uint64_t index, struct eng **eng)
 {
-	struct clu *c = fsm->data;
-	int rv = eng_sync(c->eng);
-	if (rv != 0) {
-		IM_ERROR("snapshot: eng_sync: %s (%s)", im_strerror(rv), eng_errmsg(c->eng));
-		return RAFT_IOERR;
-	}
-	struct raft_buffer *b = raft_malloc(sizeof(*b));
-	if (b == NULL)
-		return RAFT_NOMEM;
-	b->len = 16;
-	b->base = raft_malloc(b->len);
-	if (b->base == NULL) {
-		raft_free(b);
-		return RAFT_NOMEM;
-	}
-	im_put_be64(b->base, SNAP_MAGIC);
-	im_put_be64((unsigned char *)b->base + 8, eng_applied_index(c->eng));
-	*bufs = b;
-	*n_bufs = 1;
-	IM_DEBUG("snapshot marker at index %llu", (unsigned long long)eng_applied_index(c->eng));
-	return 0;
-}
-
-static int fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-	struct clu *c = fsm->data;
-	if (buf->len != 16 || im_get_be64(buf->base) != SNAP_MAGIC) {
-		IM_ERROR("restore: not an imlog snapshot marker (%zu bytes)", buf->len);
-		return RAFT_CORRUPT;
-	}
-	uint64_t index = im_get_be64((unsigned char *)buf->base + 8);
-	uint64_t applied = eng_applied_index(c->eng);
-	if (index > applied) {
-		/* The data behind the marker is not here: a follower install. */
-		IM_ERROR("restore: snapshot at %llu is ahead of the engine at %llu",
-			 (unsigned long long)index, (unsigned long long)applied);
-		return RAFT_CORRUPT;
-	}
-	raft_free(buf->base);
-	return 0;
+	struct clu *c = arg;
+	return c->install ? c->install(c, index, eng, c->arg) : IM_EINVAL;
 }
 
 /* ---------------------------------------------------------------- requests */
@@ -150,6 +132,7 @@ static void finish(struct clu_req *req, int status)
 static void apply_cb(struct raft_apply *ar, int status, void *result)
 {
 	struct clu_req *req = ar->data;
+	req->index = ar->index;
 	if (status == 0 && result != NULL)
 		req->res = *(struct eng_result *)result;
 	finish(req, clu__from_raft(status));
@@ -165,12 +148,12 @@ static void ignore_event(const struct eng_event *ev, void *arg)
 static void check_cb(uv_check_t *h)
 {
 	struct clu *c = h->data;
-	if (eng_dirty(c->eng)) {
-		int rv = eng_flush(c->eng);
+	if (eng_dirty(c->fs.eng)) {
+		int rv = eng_flush(c->fs.eng);
 		if (rv != 0) {
 			/* The batch is gone from memory; only a restart replays it. */
 			IM_ERROR("engine commit failed: %s (%s); exiting to replay from the log",
-				 im_strerror(rv), eng_errmsg(c->eng));
+				 im_strerror(rv), eng_errmsg(c->fs.eng));
 			exit(70);
 		}
 	}
@@ -181,8 +164,27 @@ static void check_cb(uv_check_t *h)
 			c->done_tail = NULL;
 		req->cb(req, req->status, req->status == 0 ? &req->res : NULL);
 	}
+	/* Forwarded writes whose bytes this node applied, now committed (before the pushes). */
+	while (c->matched_head) {
+		struct clu_watch *w = c->matched_head;
+		c->matched_head = w->next;
+		if (c->matched_head == NULL)
+			c->matched_tail = NULL;
+		w->cb(w, w->index);
+	}
+	/* Forwarded writes applied on the leader, now committed here (invariant 6). */
+	uint64_t applied = eng_dirty(c->fs.eng) ? 0 : eng_applied_index(c->fs.eng);
+	for (struct clu_wait **pw = &c->waits; *pw;) {
+		struct clu_wait *w = *pw;
+		if (w->index > applied && !c->closing) {
+			pw = &w->next;
+			continue;
+		}
+		*pw = w->next;
+		w->cb(w, w->index > applied ? IM_ESHUTDOWN : 0);
+	}
 	/* Pushes after answers: the ack of a send precedes its push (§4.5). */
-	eng_events_drain(c->eng, c->on_event ? c->on_event : ignore_event, c->arg);
+	eng_events_drain(c->fs.eng, c->on_event ? c->on_event : ignore_event, c->arg);
 }
 
 int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb)
@@ -191,7 +193,7 @@ int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len,
 		return IM_ESHUTDOWN;
 	if (raft_state(&c->raft) != RAFT_LEADER)
 		return IM_ENOTLEADER;
-	if (eng_full(c->eng))
+	if (eng_full(c->fs.eng))
 		return IM_EREADONLY;
 	/*
 	 * raft_uv's segment loader assumes every entry is padded to a multiple of
@@ -213,6 +215,105 @@ int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len,
 		return clu__from_raft(rv);
 	}
 	return 0;
+}
+
+void clu_wait_applied(struct clu *c, struct clu_wait *w, uint64_t index,
+		      void (*cb)(struct clu_wait *w, int status))
+{
+	w->index = index;
+	w->cb = cb;
+	w->next = c->waits;
+	c->waits = w;
+}
+
+void clu_watch_cmd(struct clu *c, struct clu_watch *w, const void *cmd, size_t len,
+		   struct eng_result *res, void (*cb)(struct clu_watch *w, uint64_t index))
+{
+	w->cmd = cmd;
+	w->len = len;
+	w->res = res;
+	w->cb = cb;
+	w->next = c->watches;
+	c->watches = w;
+}
+
+void clu_watch_cancel(struct clu *c, struct clu_watch *w)
+{
+	struct clu_watch **lists[] = {&c->watches, &c->matched_head};
+	for (size_t i = 0; i < IM_ARRAY_LEN(lists); i++)
+		for (struct clu_watch **pw = lists[i], *prev = NULL; *pw;
+		     prev = *pw, pw = &(*pw)->next)
+			if (*pw == w) {
+				*pw = w->next;
+				if (i == 1 && c->matched_tail == w)
+					c->matched_tail = prev;
+				return;
+			}
+}
+
+void clu_wait_cancel(struct clu *c, struct clu_wait *w)
+{
+	for (struct clu_wait **pw = &c->waits; *pw; pw = &(*pw)->next)
+		if (*pw == w) {
+			*pw = w->next;
+			return;
+		}
+}
+
+static void nudge_done(struct clu_req *req, int status, const struct eng_result *res)
+{
+	IM_UNUSED(status);
+	IM_UNUSED(res);
+	struct clu *c = req->data;
+	c->nudging = false;
+	if (c->nudge_again && !c->closing) {
+		c->nudge_again = false;
+		clu_nudge(c);
+	}
+}
+
+void clu_nudge(struct clu *c)
+{
+	if (c->closing || raft_state(&c->raft) != RAFT_LEADER)
+		return;
+	if (c->nudging) {
+		c->nudge_again = true;
+		return;
+	}
+	if (c->nudge_len == 0) {
+		struct eng_cmd cmd = {.type = ENG_CMD_NOOP};
+		struct im_buf b = {0};
+		if (eng_cmd_encode(&cmd, &b) != 0 || b.len > sizeof(c->nudge_cmd)) {
+			im_buf_free(&b);
+			return;
+		}
+		memcpy(c->nudge_cmd, b.p, b.len);
+		c->nudge_len = b.len;
+		im_buf_free(&b);
+	}
+	c->nudge_req.data = c;
+	if (clu_propose(c, &c->nudge_req, c->nudge_cmd, c->nudge_len, nudge_done) == 0)
+		c->nudging = true;
+}
+
+bool clu_is_leader(struct clu *c)
+{
+	return !c->closing && raft_state(&c->raft) == RAFT_LEADER;
+}
+
+uint64_t clu_leader_id(struct clu *c)
+{
+	raft_id id = 0;
+	const char *addr;
+	if (c->closing)
+		return 0;
+	raft_leader(&c->raft, &id, &addr);
+	return id;
+}
+
+struct eng *clu_engine(struct clu *c)
+{
+	return c->fs.eng;
 }
 
 /* ---------------------------------------------------------------- start */
@@ -241,6 +342,21 @@ static void start_timer_cb(uv_timer_t *t)
 	struct clu *c = t->data;
 	if (c->ready || c->barrier_pending || c->closing)
 		return;
+	if (raft_state(&c->raft) == RAFT_FOLLOWER) {
+		/* A follower serves once it knows a leader and has applied what it knows committed.
+		 */
+		if (clu_leader_id(c) == 0 || c->raft.last_applied < c->raft.commit_index ||
+		    eng_dirty(c->fs.eng))
+			return;
+		c->ready = true;
+		uv_timer_stop(&c->start_timer);
+		IM_INFO("raft node %llu ready as a follower of %llu at index %llu",
+			(unsigned long long)c->id, (unsigned long long)clu_leader_id(c),
+			(unsigned long long)c->raft.last_applied);
+		if (c->on_ready)
+			c->on_ready(c, c->arg);
+		return;
+	}
 	if (raft_state(&c->raft) != RAFT_LEADER)
 		return;
 	c->barrier.data = c;
@@ -278,10 +394,15 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	if (c == NULL)
 		return -ENOMEM;
 	c->loop = o->loop;
-	c->eng = o->eng;
+	c->fs.eng = o->eng;
+	c->fs.raft = &c->raft;
+	c->fs.install = fsm_install;
+	c->fs.install_arg = c;
+	c->fs.applied = fsm_applied;
 	c->id = o->id ? o->id : 1;
 	c->on_ready = o->on_ready;
 	c->on_event = o->on_event;
+	c->install = o->install;
 	c->arg = o->arg;
 	snprintf(c->addr, sizeof(c->addr), "%s", o->addr);
 
@@ -290,9 +411,10 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 		snprintf(err, errlen, "raft_uv_tcp_init: %s", raft_strerror(rv));
 		goto err_after_alloc;
 	}
-	rv = raft_uv_tcp_set_bind_address(&c->transport, c->addr);
+	const char *bind = o->bind_addr ? o->bind_addr : c->addr;
+	rv = raft_uv_tcp_set_bind_address(&c->transport, bind);
 	if (rv != 0) {
-		snprintf(err, errlen, "raft bind address %s: %s", c->addr, raft_strerror(rv));
+		snprintf(err, errlen, "raft bind address %s: %s", bind, raft_strerror(rv));
 		goto err_after_transport;
 	}
 	rv = raft_uv_init(&c->io, c->loop, o->dir, &c->transport);
@@ -303,11 +425,7 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	if (o->segment_size)
 		raft_uv_set_segment_size(&c->io, o->segment_size);
 
-	c->fsm.version = 1;
-	c->fsm.data = c;
-	c->fsm.apply = fsm_apply;
-	c->fsm.snapshot = fsm_snapshot;
-	c->fsm.restore = fsm_restore;
+	clu_fsm_init(&c->fsm, &c->fs);
 	rv = raft_init(&c->raft, &c->io, &c->fsm, c->id, c->addr);
 	if (rv != 0) {
 		snprintf(err, errlen, "raft_init: %s", raft_errmsg(&c->raft));
@@ -315,10 +433,25 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	}
 	raft_set_snapshot_threshold(&c->raft, o->snapshot_threshold ? o->snapshot_threshold : 8192);
 	raft_set_snapshot_trailing(&c->raft, o->snapshot_trailing ? o->snapshot_trailing : 2048);
+	unsigned et = o->election_timeout_ms ? o->election_timeout_ms : 1000;
+	raft_set_election_timeout(&c->raft, et);
+	raft_set_heartbeat_timeout(&c->raft, et / 10 ? et / 10 : 1);
+	/*
+	 * Pre-vote (Raft thesis §9.6): a node that was cut off or blocked (for
+	 * instance while installing an engine copy) does not raise the term and
+	 * depose a healthy leader when it comes back.
+	 */
+	raft_set_pre_vote(&c->raft, true);
 
+	/* The same member list on every node gives the same bootstrap configuration. */
 	struct raft_configuration conf;
 	raft_configuration_init(&conf);
-	rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
+	if (o->n_members == 0)
+		rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
+	else
+		for (unsigned i = 0; i < o->n_members && rv == 0; i++)
+			rv = raft_configuration_add(&conf, o->members[i].id, o->members[i].addr,
+						    RAFT_VOTER);
 	if (rv == 0)
 		rv = raft_bootstrap(&c->raft, &conf);
 	raft_configuration_close(&conf);
@@ -357,6 +490,24 @@ err_after_alloc:
 	return IM_ERAFT;
 }
 
+uint64_t clu_snapshot_on_disk(const char *dir)
+{
+	DIR *d = opendir(dir);
+	uint64_t best = 0;
+	if (d == NULL)
+		return 0;
+	for (struct dirent *de; (de = readdir(d)) != NULL;) {
+		unsigned long long term, index, ts;
+		int used = 0;
+		if (sscanf(de->d_name, "snapshot-%llu-%llu-%llu.meta%n", &term, &index, &ts,
+			   &used) == 3 &&
+		    de->d_name[used] == '\0' && index > best)
+			best = index;
+	}
+	closedir(d);
+	return best;
+}
+
 void clu_get_status(struct clu *c, struct clu_status *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -367,9 +518,29 @@ void clu_get_status(struct clu *c, struct clu_status *out)
 	out->leader_id = leader;
 	out->term = c->raft.current_term;
 	out->last_index = raft_last_index(&c->raft);
+	out->commit_index = c->raft.commit_index;
 	out->applied_index = raft_last_applied(&c->raft);
+	out->engine_index = eng_applied_index(c->fs.eng);
+	out->snapshot_index = c->fs.snapshot_index;
 	out->state = raft_state(&c->raft);
 	out->ready = c->ready;
+	/*
+	 * The configuration and, on the leader, each follower's match index come
+	 * from struct raft's fields (raft.h declares them; 0.15 has no accessor).
+	 */
+	const struct raft_configuration *conf = &c->raft.configuration;
+	for (unsigned i = 0; i < conf->n && i < CLU_MAX_MEMBERS; i++) {
+		struct clu_member_status *m = &out->members[out->n_members++];
+		m->id = conf->servers[i].id;
+		snprintf(m->addr, sizeof(m->addr), "%s", conf->servers[i].address);
+		m->role = conf->servers[i].role;
+		if (out->state == RAFT_LEADER && c->raft.leader_state.progress != NULL) {
+			m->match_known = true;
+			m->match_index = m->id == c->id
+					     ? out->last_index
+					     : c->raft.leader_state.progress[i].match_index;
+		}
+	}
 }
 
 /* ---------------------------------------------------------------- close */

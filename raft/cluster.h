@@ -23,30 +23,58 @@
  * the applied index, taken after eng_sync() has made the engine durable up to
  * that index, so the log before it can be dropped without copying any data
  * into memory.  Restoring a marker that is not ahead of the engine is a
- * no-op; a follower that needs more data is handled by the cluster issue.
+ * no-op; a marker ahead of the engine (a follower installing a snapshot)
+ * calls the `install` hook, which replaces the engine with a streamed copy of
+ * a peer's LMDB environment at or past the marker.
  *
- * One code path: a single node is a one-voter cluster.  Loop thread only.
+ * One code path: a single node is a one-voter cluster; a cluster is 2 to
+ * CLU_MAX_MEMBERS voters bootstrapped from the same member list on every
+ * node.  Loop thread only.
  */
 
 struct clu;
 
+#define CLU_MAX_MEMBERS 7
+
+/* A voter of the initial configuration. */
+struct clu_member {
+	uint64_t id;
+	const char *addr; /* "HOST:PORT" of its Raft transport */
+};
+
 struct clu_opts {
 	uv_loop_t *loop;
-	const char *dir;	     /* Raft log directory (created if missing) */
-	uint64_t id;		     /* this node's id (1 for a single node) */
-	const char *addr;	     /* "HOST:PORT" this node's Raft transport binds to */
-	struct eng *eng;	     /* the state machine; not owned */
-	unsigned snapshot_threshold; /* entries between snapshots (default 8192) */
-	unsigned snapshot_trailing;  /* entries kept after a snapshot (default 2048) */
-	size_t segment_size;	     /* raft_uv open segment size (default: library's) */
+	const char *dir;       /* Raft log directory (created if missing) */
+	uint64_t id;	       /* this node's id (1 for a single node) */
+	const char *addr;      /* "HOST:PORT" peers reach this node's Raft transport at */
+	const char *bind_addr; /* "HOST:PORT" it binds to (NULL: addr) */
+	unsigned n_members;    /* voters bootstrapped on first start (0: just this node) */
+	const struct clu_member *members;
+	unsigned election_timeout_ms; /* default 1000; heartbeats every tenth of it */
+	struct eng *eng;	      /* the state machine; not owned */
+	unsigned snapshot_threshold;  /* entries between snapshots (default 8192) */
+	unsigned snapshot_trailing;   /* entries kept after a snapshot (default 2048) */
+	size_t segment_size;	      /* raft_uv open segment size (default: library's) */
 	/*
 	 * Called after each engine commit for every event of the entries applied
 	 * (messages to push), in log order, after the proposers' callbacks, so an
 	 * answer always leaves before the push of the same message (§4.5).
 	 */
 	eng_event_cb on_event;
-	/* Called once when this node can serve: it leads and has applied its whole log. */
+	/*
+	 * Called once when this node can serve: it leads and has applied its
+	 * whole log, or it follows a known leader and has applied everything it
+	 * knows to be committed.
+	 */
 	void (*on_ready)(struct clu *c, void *arg);
+	/*
+	 * Restoring a snapshot at `index` ahead of the engine: replace *eng by an
+	 * engine whose applied index is at least `index` (the old one is the
+	 * hook's to close) and return 0, or return non-zero and leave *eng as it
+	 * is (the snapshot is refused; the leader sends it again later).  Runs on
+	 * the loop thread and may block it.  NULL: such snapshots are refused.
+	 */
+	int (*install)(struct clu *c, uint64_t index, struct eng **eng, void *arg);
 	void *arg;
 };
 
@@ -55,6 +83,14 @@ struct clu_opts {
  * starts Raft.  Returns 0 or a project code with a message in err.
  */
 int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errlen);
+
+/*
+ * The index of the newest snapshot raft_uv keeps in the Raft directory dir
+ * (from its snapshot-TERM-INDEX-TIME.meta file names), 0 when none.  Before
+ * clu_start(), an engine behind it cannot start: raft restores that snapshot
+ * first (see `install`).
+ */
+uint64_t clu_snapshot_on_disk(const char *dir);
 
 struct clu_req;
 /*
@@ -66,7 +102,8 @@ typedef void (*clu_done_cb)(struct clu_req *req, int status, const struct eng_re
 
 /* A proposal.  Allocated by the caller; must stay alive until cb runs. */
 struct clu_req {
-	void *data; /* for the caller */
+	void *data;	/* for the caller */
+	uint64_t index; /* the entry's log index, set before cb runs with status 0 */
 	/* private */
 	clu_done_cb cb;
 	struct clu *clu;
@@ -84,17 +121,99 @@ struct clu_req {
  */
 int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb);
 
+/*
+ * A wait for the engine to commit an index (a forwarded write applied on the
+ * leader becomes visible here).  Allocated by the caller; must stay alive
+ * until cb runs or clu_wait_cancel() returns.
+ */
+struct clu_wait {
+	void *data; /* for the caller */
+	/* private */
+	uint64_t index;
+	void (*cb)(struct clu_wait *w, int status);
+	struct clu_wait *next;
+};
+
+/*
+ * cb runs once, after an engine commit that covers index (status 0), or with
+ * IM_ESHUTDOWN when the cluster closes.  It never runs from inside this call.
+ */
+void clu_wait_applied(struct clu *c, struct clu_wait *w, uint64_t index,
+		      void (*cb)(struct clu_wait *w, int status));
+/* Forgets a wait whose cb has not run (cb never runs then). */
+void clu_wait_cancel(struct clu *c, struct clu_wait *w);
+
+/*
+ * A watch for a command's bytes.  A follower that forwarded a command learns
+ * the outcome from its own apply of the same bytes (apply is deterministic),
+ * so it can answer right after the engine commit that holds the entry and
+ * before that commit's events are pushed: the ack of a send precedes its push
+ * on this node too (§4.5), however the leader's answer and the local apply
+ * interleave.  Allocated by the caller; cmd and res must stay valid until cb
+ * runs or clu_watch_cancel() returns.
+ */
+struct clu_watch {
+	void *data; /* for the caller */
+	/* private */
+	const void *cmd;
+	size_t len;
+	struct eng_result *res;
+	uint64_t index;
+	void (*cb)(struct clu_watch *w, uint64_t index);
+	struct clu_watch *next;
+};
+
+/*
+ * cb runs once, after the engine commit of the first entry applied from now
+ * on whose bytes equal cmd, with its index (the result is in *res).  It never
+ * runs if no such entry is applied here (an engine copy installed over it:
+ * use clu_wait_applied), nor after clu_close() began.
+ */
+void clu_watch_cmd(struct clu *c, struct clu_watch *w, const void *cmd, size_t len,
+		   struct eng_result *res, void (*cb)(struct clu_watch *w, uint64_t index));
+/* Forgets a watch whose cb has not run. */
+void clu_watch_cancel(struct clu *c, struct clu_watch *w);
+
+/*
+ * On the leader: makes the followers learn the current commit index now
+ * rather than at the next heartbeat, by proposing an engine NOOP (one at a
+ * time; a call while one is in flight proposes another when it is done).  A
+ * follower answers a forwarded write only once it has applied it, and Raft
+ * tells followers about commits in the next AppendEntries, so the leader
+ * calls this after answering a forwarded write.  Does nothing elsewhere.
+ */
+void clu_nudge(struct clu *c);
+
 /* Status for /cluster/status and logs. */
+struct clu_member_status {
+	uint64_t id;
+	char addr[128];
+	int role;	      /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
+	bool match_known;     /* on the leader: match_index is the follower's progress */
+	uint64_t match_index; /* highest entry known replicated on it */
+};
 struct clu_status {
 	uint64_t id;
 	uint64_t leader_id;
 	uint64_t term;
 	uint64_t last_index;
-	uint64_t applied_index;
-	int state; /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
+	uint64_t commit_index;
+	uint64_t applied_index;	 /* raft's last applied */
+	uint64_t engine_index;	 /* the engine's applied index (may pass raft's after an install) */
+	uint64_t snapshot_index; /* the last snapshot (marker) taken or installed */
+	int state;		 /* RAFT_FOLLOWER, RAFT_CANDIDATE, RAFT_LEADER, ... */
 	bool ready;
+	unsigned n_members;
+	struct clu_member_status members[CLU_MAX_MEMBERS];
 };
 void clu_get_status(struct clu *c, struct clu_status *out);
+
+/* This node leads (proposals may succeed here). */
+bool clu_is_leader(struct clu *c);
+/* The leader's id as this node knows it, 0 when none is known. */
+uint64_t clu_leader_id(struct clu *c);
+/* The engine the cluster applies to now (it changes when a snapshot is installed). */
+struct eng *clu_engine(struct clu *c);
 
 /* Closes Raft; pending proposals fail with IM_ESHUTDOWN; cb runs when done and c is freed. */
 void clu_close(struct clu *c, void (*cb)(void *arg), void *arg);

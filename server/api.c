@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "cluster_node.h"
 #include "jwt.h"
 
 /* CORS headers on every answer (openim-protocol.md §2.1). */
@@ -332,8 +333,9 @@ json_t *api_user_json(const struct eng_user *u)
 /* ---------------------------------------------------------------- routing */
 
 static const struct api_route *route_tables[] = {
-    api_routes_auth,	  api_routes_user,   api_routes_group, api_routes_group_set,
-    api_routes_group_req, api_routes_friend, api_routes_conv,  api_routes_msg};
+    api_routes_auth,	  api_routes_user,	api_routes_group,
+    api_routes_group_set, api_routes_group_req, api_routes_friend,
+    api_routes_conv,	  api_routes_msg,	api_routes_cluster};
 
 static const struct api_route *find_route(struct im_str path)
 {
@@ -389,6 +391,10 @@ void api_handle(struct http_req *h, void *arg)
 			health(s, h, true);
 		else
 			plain(h, 404, "404 page not found");
+		return;
+	}
+	if (s->node && h->path.n > 14 && memcmp(h->path.p, "/cluster/node/", 14) == 0) {
+		node_handle(s, h); /* node-to-node traffic, authenticated by its own HMAC */
 		return;
 	}
 	const struct api_route *route = find_route(h->path);

@@ -11,6 +11,7 @@
 #include "json.h"
 
 struct gw;
+struct node;
 
 /* OpenIM error codes used at the API edge (openim-protocol.md §2.4). */
 enum {
@@ -55,7 +56,8 @@ struct srv {
 	struct eng *eng;
 	struct clu *clu;
 	struct http_server *api;
-	struct gw *gw; /* the WebSocket gateway, NULL until it listens */
+	struct gw *gw;	   /* the WebSocket gateway, NULL until it listens */
+	struct node *node; /* the node-to-node channel of a cluster (cluster_node.h), or NULL */
 	struct im_str secret;
 	int64_t token_expire_s;
 	/* Overridable for tests and fuzzing: propose a command (default: clu_propose). */
@@ -69,6 +71,14 @@ struct srv {
 	 */
 	void (*on_kick)(struct srv *s, struct im_str user_id, int32_t platform_id,
 			struct im_str keep_token);
+	/*
+	 * Called after this node closed its connections of (user_id,
+	 * platform_id; 0 = every platform) but those holding keep_token (empty:
+	 * none), on /auth/force_logout and on a multi-login kick: a cluster
+	 * closes the other nodes' connections too.  NULL: nothing.
+	 */
+	void (*kick_remote)(struct srv *s, struct im_str user_id, int32_t platform_id,
+			    struct im_str keep_token);
 };
 
 /* The authenticated caller of a request. */
@@ -158,6 +168,7 @@ extern const struct api_route api_routes_group_req[]; /* routes_group_req.c */
 extern const struct api_route api_routes_friend[];
 extern const struct api_route api_routes_conv[];
 extern const struct api_route api_routes_msg[];
+extern const struct api_route api_routes_cluster[];
 
 /* auth.c: marks every token of (user, platform) but keep_token kicked (multi-login). */
 void auth_kick_tokens(struct srv *s, struct im_str user_id, int32_t platform_id,

@@ -58,6 +58,16 @@ static const struct cfg_entry table[] = {
       "Raft entries between snapshots"),
     I("raft_segment_kb", NULL, raft_segment_kb, "8192", 64, 1 << 20,
       "Raft open segment size (KiB)"),
+    I("snapshot_trailing", NULL, snapshot_trailing, "2048", 1, 1 << 30,
+      "Raft entries kept after a snapshot"),
+    I("election_timeout_ms", NULL, election_timeout_ms, "1000", 50, 60000,
+      "Raft election timeout (heartbeats every tenth of it)"),
+    I("forward_timeout_ms", NULL, forward_timeout_ms, "10000", 100, 600000,
+      "how long a follower waits for a forwarded write before failing it (500)"),
+    S("cluster", "IMLOG_CLUSTER", cluster, "",
+      "voters as ID@HOST:PORT,... (Raft addresses); empty: one node"),
+    S("cluster_api", "IMLOG_CLUSTER_API", cluster_api, "",
+      "REST API address of each voter as ID@HOST:PORT,... (node-to-node traffic)"),
     I("friend_verify", "IMLOG_FRIEND_VERIFY", friend_verify, "0", 0, 1,
       "1 = a 1:1 message needs the receiver in the sender's friend list (1303)"),
     I("enable_history_for_new_members", "IMLOG_ENABLE_HISTORY_FOR_NEW_MEMBERS",
@@ -122,6 +132,19 @@ static const struct cfg_entry *find(const char *name)
 	return NULL;
 }
 
+static const char *cfg_member_api_of(const struct cfg_member *m, int n, int64_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (m[i].id == id)
+			return m[i].addr;
+	return NULL;
+}
+
+const char *cfg_member_api(const struct cfg *cfg, int64_t id)
+{
+	return cfg_member_api_of(cfg->api_members, cfg->n_api_members, id);
+}
+
 static char *trim(char *s)
 {
 	while (isspace((unsigned char)*s))
@@ -175,6 +198,72 @@ static int load_file(struct cfg *cfg, const char *path, bool *admins_reset, char
 	}
 	fclose(f);
 	return rv;
+}
+
+/* Parses "ID@HOST:PORT,..." into out[]; returns the count or -1 with a message. */
+static int parse_list(const char *name, const char *list, struct cfg_member *out, char *err,
+		      size_t errlen)
+{
+	char tmp[1024];
+	snprintf(tmp, sizeof(tmp), "%s", list);
+	int n = 0;
+	for (char *save = NULL, *it = strtok_r(tmp, ",", &save); it;
+	     it = strtok_r(NULL, ",", &save)) {
+		it = trim(it);
+		char *at = strchr(it, '@');
+		char *end = NULL;
+		long long id = at ? strtoll(it, &end, 10) : 0;
+		const char *addr = at ? at + 1 : "";
+		if (n == CFG_MAX_MEMBERS || at == NULL || end != at || id < 1 || id > (1 << 30) ||
+		    strchr(addr, ':') == NULL || strlen(addr) >= sizeof(out[n].addr)) {
+			snprintf(err, errlen, "%s: '%s' is not ID@HOST:PORT (at most %d members)",
+				 name, it, CFG_MAX_MEMBERS);
+			return -1;
+		}
+		for (int k = 0; k < n; k++)
+			if (out[k].id == id) {
+				snprintf(err, errlen, "%s: id %lld twice", name, id);
+				return -1;
+			}
+		out[n].id = id;
+		snprintf(out[n].addr, sizeof(out[n].addr), "%s", addr);
+		n++;
+	}
+	return n;
+}
+
+/* Checks the cluster lists: the same ids in both, this node among them. */
+static int parse_members(struct cfg *cfg, char *err, size_t errlen)
+{
+	cfg->n_members = cfg->n_api_members = 0;
+	if (cfg->cluster[0] == '\0' && cfg->cluster_api[0] == '\0')
+		return 0;
+	int n = parse_list("cluster", cfg->cluster, cfg->members, err, errlen);
+	if (n < 0)
+		return -1;
+	int na = parse_list("cluster_api", cfg->cluster_api, cfg->api_members, err, errlen);
+	if (na < 0)
+		return -1;
+	if (n == 0 || n != na) {
+		snprintf(err, errlen, "cluster and cluster_api must list the same members");
+		return -1;
+	}
+	bool self = false;
+	for (int i = 0; i < n; i++) {
+		self |= cfg->members[i].id == cfg->node_id;
+		if (cfg_member_api_of(cfg->api_members, na, cfg->members[i].id) == NULL) {
+			snprintf(err, errlen, "cluster_api has no address for node %lld",
+				 (long long)cfg->members[i].id);
+			return -1;
+		}
+	}
+	if (!self) {
+		snprintf(err, errlen, "node_id %lld is not in cluster", (long long)cfg->node_id);
+		return -1;
+	}
+	cfg->n_members = n;
+	cfg->n_api_members = na;
+	return 0;
 }
 
 int cfg_load(struct cfg *cfg, int argc, char **argv, char *err, size_t errlen)
@@ -262,6 +351,8 @@ int cfg_load(struct cfg *cfg, int argc, char **argv, char *err, size_t errlen)
 		snprintf(err, errlen, "admin_user_id: at least one is needed");
 		return IM_EINVAL;
 	}
+	if (parse_members(cfg, err, errlen) != 0)
+		return IM_EINVAL;
 	if (cfg->map_size_mb > cfg->map_max_mb)
 		cfg->map_size_mb = cfg->map_max_mb;
 	return 0;

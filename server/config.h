@@ -4,7 +4,14 @@
 
 #include "common.h"
 
-#define CFG_MAX_ADMINS 16
+#define CFG_MAX_ADMINS	16
+#define CFG_MAX_MEMBERS 7
+
+/* A cluster member: its Raft id and an address (Raft transport or REST API). */
+struct cfg_member {
+	int64_t id;
+	char addr[128];
+};
 
 struct cfg {
 	char data_dir[1024];
@@ -26,6 +33,21 @@ struct cfg {
 	int64_t map_max_mb;
 	int64_t snapshot_threshold;
 	int64_t raft_segment_kb;
+	int64_t snapshot_trailing;
+	int64_t election_timeout_ms;
+	int64_t forward_timeout_ms;
+	/*
+	 * The cluster (docs/cluster.md): `cluster` lists every voter as
+	 * ID@HOST:PORT (Raft addresses), `cluster_api` the REST API address of
+	 * each, which the nodes use to reach each other (forwarding, engine
+	 * copies).  Both empty: a one-voter cluster of (node_id, raft_addr).
+	 */
+	char cluster[1024];
+	char cluster_api[1024];
+	struct cfg_member members[CFG_MAX_MEMBERS]; /* parsed from cluster */
+	int n_members;
+	struct cfg_member api_members[CFG_MAX_MEMBERS]; /* parsed from cluster_api */
+	int n_api_members;
 	int64_t friend_verify;		  /* 1: 1:1 sends need the receiver as a friend (1303) */
 	int64_t history_for_new_members;  /* 0: new group members start after the history */
 	int64_t notification_reliability; /* 1 online only (default), 2 stored in n_ streams */
@@ -38,6 +60,12 @@ struct cfg {
  * subcommand).  Returns 0, or IM_EINVAL with a message in err.
  */
 int cfg_load(struct cfg *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/*
+ * The REST API address of member id ("HOST:PORT"), or NULL when there is
+ * none (no cluster, or an unknown id).
+ */
+const char *cfg_member_api(const struct cfg *cfg, int64_t id);
 
 /* Logs every setting once (the secret is masked). */
 void cfg_log(const struct cfg *cfg);

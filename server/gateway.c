@@ -306,6 +306,9 @@ static void kick_older(struct gw_conn *c)
 	struct srv *s = g->s;
 	if (s->cfg != NULL && s->cfg->multi_login_policy != 1)
 		return;
+	/* In a cluster the older connections may be on other nodes. */
+	if (s->kick_remote)
+		s->kick_remote(s, im_str_c(c->user_id), c->platform_id, im_str_c(c->token));
 	struct gw_user *u = gw__user_find(g, im_str_c(c->user_id));
 	if (u == NULL)
 		return;
@@ -482,6 +485,12 @@ int gw_push(struct gw *g, struct im_str user_id, int32_t req_id, const char *op_
 
 void gw_kick(struct gw *g, struct im_str user_id, int32_t platform_id)
 {
+	gw_kick_except(g, user_id, platform_id, (struct im_str){NULL, 0});
+}
+
+void gw_kick_except(struct gw *g, struct im_str user_id, int32_t platform_id,
+		    struct im_str keep_token)
+{
 	gw__enter(g);
 	struct gw_user *u = gw__user_find(g, user_id);
 	if (u != NULL) {
@@ -489,7 +498,8 @@ void gw_kick(struct gw *g, struct im_str user_id, int32_t platform_id)
 		gw__frames_init(&f, GW_REQ_KICK, "", NULL, 0, false);
 		for (struct gw_conn *c = u->conns, *next; c; c = next) {
 			next = c->unext;
-			if (platform_id == 0 || c->platform_id == platform_id)
+			if ((platform_id == 0 || c->platform_id == platform_id) &&
+			    !(keep_token.n && im_str_eq(im_str_c(c->token), keep_token)))
 				kick_one(c, &f);
 		}
 		gw__frames_free(&f);

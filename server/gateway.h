@@ -135,6 +135,9 @@ size_t gw_online_bound(const struct gw *g);
  * (platform_id 0: every platform).  Token states are the caller's business.
  */
 void gw_kick(struct gw *g, struct im_str user_id, int32_t platform_id);
+/* As gw_kick, but connections holding keep_token stay (a multi-login kick from another node). */
+void gw_kick_except(struct gw *g, struct im_str user_id, int32_t platform_id,
+		    struct im_str keep_token);
 
 /* Online state of a user: one callback per live connection. */
 struct gw_conn_info {

@@ -1,6 +1,7 @@
 /* main.c - the imlog binary: serve, check, version. */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "api.h"
 #include "cluster.h"
+#include "cluster_node.h"
 #include "config.h"
 #include "engine.h"
 #include "gateway.h"
@@ -23,8 +25,10 @@ struct app {
 	struct clu *clu;
 	struct http_server *api;
 	uv_signal_t sigterm, sigint;
+	struct node *node; /* a cluster's node-to-node channel, NULL for one node */
 	struct clu_req admin_req;
 	struct im_buf admin_cmd;
+	uv_timer_t admin_retry; /* a cluster retries creating the admin users */
 	bool stopping;
 	int exit_code;
 };
@@ -142,6 +146,13 @@ static void stop(struct app *a, int code)
 		gw_close(a->srv.gw, on_gw_closed, a);
 		a->srv.gw = NULL;
 	}
+	if (a->node) {
+		node_close(a->node); /* before the cluster: its waits are cancelled there */
+		a->node = NULL;
+		a->srv.node = NULL;
+	}
+	if (a->cfg.n_members > 0)
+		uv_close((uv_handle_t *)&a->admin_retry, NULL);
 	if (a->clu)
 		clu_close(a->clu, on_clu_closed, a);
 	else {
@@ -191,10 +202,26 @@ static void start_api(struct app *a)
 	fflush(stdout);
 }
 
+static void on_ready(struct clu *c, void *arg);
+
+static void admin_retry_cb(uv_timer_t *t)
+{
+	struct app *a = t->data;
+	on_ready(a->clu, a);
+}
+
 static void admin_done(struct clu_req *req, int status, const struct eng_result *res)
 {
 	struct app *a = req->data;
 	im_buf_free(&a->admin_cmd);
+	if (a->stopping)
+		return;
+	if (status != 0 && a->cfg.n_members > 0) {
+		/* A cluster: the leader may be changing or not listening yet; try again. */
+		IM_WARN("creating the admin users: %s; retrying", im_strerror(status));
+		uv_timer_start(&a->admin_retry, admin_retry_cb, 200, 0);
+		return;
+	}
 	if (status != 0 || (res->code != 0 && res->code != IM_EEXIST)) {
 		IM_ERROR("creating the admin users failed: %s %s", im_strerror(status),
 			 res ? res->detail : "");
@@ -208,8 +235,9 @@ static void admin_done(struct clu_req *req, int status, const struct eng_result 
 static void on_ready(struct clu *c, void *arg)
 {
 	struct app *a = arg;
+	IM_UNUSED(c);
 	struct eng_rtxn *rt;
-	if (eng_read_begin(a->eng, &rt) != 0) {
+	if (eng_read_begin(a->srv.eng, &rt) != 0) {
 		stop(a, 1);
 		return;
 	}
@@ -236,12 +264,156 @@ static void on_ready(struct clu *c, void *arg)
 	a->admin_req.data = a;
 	int rv = eng_cmd_encode(&cmd, &a->admin_cmd);
 	if (rv == 0)
-		rv = clu_propose(c, &a->admin_req, a->admin_cmd.p, a->admin_cmd.len, admin_done);
+		rv = a->srv.propose(&a->srv, &a->admin_req, a->admin_cmd.p, a->admin_cmd.len,
+				    admin_done);
 	if (rv != 0) {
 		IM_ERROR("creating the admin users: %s", im_strerror(rv));
 		im_buf_free(&a->admin_cmd);
 		stop(a, 1);
 	}
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	IM_UNUSED(st);
+	IM_UNUSED(flag);
+	IM_UNUSED(ftw);
+	return remove(path);
+}
+
+static void rm_rf(const char *path)
+{
+	nftw(path, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static void fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+}
+
+static struct eng_opts engine_opts(const struct cfg *cfg, const char *dir)
+{
+	return (struct eng_opts){.dir = dir,
+				 .map_size = (size_t)cfg->map_size_mb << 20,
+				 .map_max = (size_t)cfg->map_max_mb << 20};
+}
+
+/*
+ * An install swaps DATA/engine for DATA/engine.install through
+ * DATA/engine.old.  After a crash in between: engine missing and
+ * engine.old present means the swap did not finish, so the old engine comes
+ * back (raft restores its snapshot again and the install is retried); the
+ * leftovers are removed.
+ */
+static void recover_engine_dir(const struct cfg *cfg)
+{
+	char eng[1100], old[1100], inst[1100];
+	snprintf(eng, sizeof(eng), "%s/engine", cfg->data_dir);
+	snprintf(old, sizeof(old), "%s/engine.old", cfg->data_dir);
+	snprintf(inst, sizeof(inst), "%s/engine.install", cfg->data_dir);
+	struct stat st;
+	if (stat(eng, &st) != 0 && stat(old, &st) == 0 && rename(old, eng) == 0)
+		IM_WARN("an engine install was interrupted: the previous engine is back");
+	rm_rf(old);
+	rm_rf(inst);
+}
+
+/*
+ * Replaces the engine by a copy of node from's (its leader's) at index or
+ * later: fetched into DATA/engine.install, checked, swapped in.  Returns 0
+ * with *engp the new engine (the old one closed), or an error with *engp as
+ * it was.  Blocks while the copy streams.
+ */
+static int install_from(struct app *a, uint64_t from, uint64_t index, struct eng **engp)
+{
+	char eng[1100], old[1100], inst[1100], err[512];
+	snprintf(eng, sizeof(eng), "%s/engine", a->cfg.data_dir);
+	snprintf(old, sizeof(old), "%s/engine.old", a->cfg.data_dir);
+	snprintf(inst, sizeof(inst), "%s/engine.install", a->cfg.data_dir);
+	rm_rf(inst);
+	if (mkdir(inst, 0700) != 0)
+		return -errno;
+	int64_t t0 = im_now_ms();
+	int rv = node_fetch_copy(&a->srv, from, inst, err, sizeof(err));
+	struct eng *e = NULL;
+	if (rv == 0) {
+		struct eng_opts eo = engine_opts(&a->cfg, inst);
+		rv = eng_open(&e, &eo, err, sizeof(err));
+	}
+	if (rv == 0 && eng_applied_index(e) < index) {
+		snprintf(err, sizeof(err), "the copy is at %llu, behind %llu",
+			 (unsigned long long)eng_applied_index(e), (unsigned long long)index);
+		rv = IM_EINVAL;
+	}
+	eng_close(e);
+	if (rv != 0) {
+		IM_WARN("install at %llu from node %llu: %s", (unsigned long long)index,
+			(unsigned long long)from, err);
+		rm_rf(inst);
+		return rv;
+	}
+	eng_close(*engp);
+	*engp = NULL;
+	if (rename(eng, old) != 0 || rename(inst, eng) != 0) {
+		IM_ERROR("install: swapping %s: %s; exiting", eng, strerror(errno));
+		exit(70);
+	}
+	fsync_dir(a->cfg.data_dir);
+	rm_rf(old);
+	struct eng_opts eo = engine_opts(&a->cfg, eng);
+	if (eng_open(&e, &eo, err, sizeof(err)) != 0) {
+		IM_ERROR("install: reopening %s: %s; exiting", eng, err);
+		exit(70);
+	}
+	*engp = a->eng = a->srv.eng = e;
+	IM_INFO("installed the engine of node %llu at index %llu (snapshot %llu) in %lld ms",
+		(unsigned long long)from, (unsigned long long)eng_applied_index(e),
+		(unsigned long long)index, (long long)(im_now_ms() - t0));
+	return 0;
+}
+
+/*
+ * The clu install hook (cluster.h): the engine is behind a snapshot raft
+ * installs, so copy the leader's.
+ */
+static int install_engine(struct clu *c, uint64_t index, struct eng **engp, void *arg)
+{
+	struct app *a = arg;
+	uint64_t from = clu_leader_id(c);
+	if (from == 0 || from == (uint64_t)a->cfg.node_id) {
+		IM_WARN("install at %llu: no leader to copy from", (unsigned long long)index);
+		return IM_ENOTLEADER;
+	}
+	return install_from(a, from, index, engp);
+}
+
+/*
+ * Before raft starts: an engine behind the newest snapshot in the Raft
+ * directory (an install cut short by a crash, or an engine directory lost)
+ * would make raft's restore at start fail.  Copy the leader's engine first,
+ * asking each peer (only the leader serves copies) until one does.
+ */
+static int catch_up_before_start(struct app *a, const char *raft_dir)
+{
+	uint64_t snap = clu_snapshot_on_disk(raft_dir);
+	if (a->cfg.n_members == 0 || snap <= eng_applied_index(a->eng))
+		return 0;
+	IM_WARN("the engine (index %llu) is behind the Raft snapshot %llu: copying the leader's",
+		(unsigned long long)eng_applied_index(a->eng), (unsigned long long)snap);
+	for (int round = 0; round < 600; round++) {
+		for (int i = 0; i < a->cfg.n_members; i++) {
+			uint64_t id = (uint64_t)a->cfg.members[i].id;
+			if (id != (uint64_t)a->cfg.node_id &&
+			    install_from(a, id, snap, &a->eng) == 0)
+				return 0;
+		}
+		usleep(200 * 1000); /* start-up retry while the cluster elects or starts */
+	}
+	return IM_ENOTLEADER;
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -264,10 +436,9 @@ static int cmd_serve(int argc, char **argv)
 	cfg_log(&a.cfg);
 
 	char dir[1100];
+	recover_engine_dir(&a.cfg);
 	snprintf(dir, sizeof(dir), "%s/engine", a.cfg.data_dir);
-	struct eng_opts eo = {.dir = dir,
-			      .map_size = (size_t)a.cfg.map_size_mb << 20,
-			      .map_max = (size_t)a.cfg.map_max_mb << 20};
+	struct eng_opts eo = engine_opts(&a.cfg, dir);
 	rv = eng_open(&a.eng, &eo, err, sizeof(err));
 	if (rv != 0) {
 		fprintf(stderr, "imlog: open engine %s: %s\n", dir, err);
@@ -279,21 +450,52 @@ static int cmd_serve(int argc, char **argv)
 			     .eng = a.eng,
 			     .secret = im_str_c(a.cfg.secret),
 			     .token_expire_s = a.cfg.token_expire_days * 86400,
-			     .propose = propose_real,
+			     .propose = a.cfg.n_members > 0 ? node_propose : propose_real,
 			     .now_ms = im_now_ms,
 			     .on_kick = auth_kick_tokens};
 
 	snprintf(dir, sizeof(dir), "%s/raft", a.cfg.data_dir);
+	if (catch_up_before_start(&a, dir) != 0) {
+		fprintf(stderr, "imlog: the engine is behind the Raft snapshot and no leader "
+				"served a copy\n");
+		eng_close(a.eng);
+		return 1;
+	}
+	struct clu_member members[CFG_MAX_MEMBERS];
+	const char *self_addr = a.cfg.raft_addr;
+	for (int i = 0; i < a.cfg.n_members; i++) {
+		members[i] = (struct clu_member){.id = (uint64_t)a.cfg.members[i].id,
+						 .addr = a.cfg.members[i].addr};
+		if (a.cfg.members[i].id == a.cfg.node_id)
+			self_addr = a.cfg.members[i].addr;
+	}
+	/*
+	 * In a cluster the member list says where peers reach this node; the
+	 * Raft transport binds to raft_addr when one is given (not the default).
+	 */
+	const char *bind_addr = a.cfg.raft_addr;
+	if (a.cfg.n_members > 0 && strcmp(a.cfg.raft_addr, "127.0.0.1:10003") == 0)
+		bind_addr = self_addr;
 	struct clu_opts co = {.loop = &a.loop,
 			      .dir = dir,
 			      .id = (uint64_t)a.cfg.node_id,
-			      .addr = a.cfg.raft_addr,
+			      .addr = self_addr,
+			      .bind_addr = bind_addr,
+			      .n_members = (unsigned)a.cfg.n_members,
+			      .members = members,
+			      .election_timeout_ms = (unsigned)a.cfg.election_timeout_ms,
 			      .eng = a.eng,
 			      .snapshot_threshold = (unsigned)a.cfg.snapshot_threshold,
+			      .snapshot_trailing = (unsigned)a.cfg.snapshot_trailing,
 			      .segment_size = (size_t)a.cfg.raft_segment_kb << 10,
 			      .on_ready = on_ready,
 			      .on_event = on_event,
+			      .install = install_engine,
 			      .arg = &a};
+	if (a.cfg.n_members > 0) {
+		uv_timer_init(&a.loop, &a.admin_retry);
+		a.admin_retry.data = &a;
+	}
 	rv = clu_start(&co, &a.clu, err, sizeof(err));
 	if (rv != 0) {
 		fprintf(stderr, "imlog: raft: %s\n", err);
@@ -301,6 +503,15 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	a.srv.clu = a.clu;
+	if (a.cfg.n_members > 0) {
+		rv = node_start(&a.srv, &a.node);
+		if (rv != 0) {
+			fprintf(stderr, "imlog: node channel: %s\n", im_strerror(rv));
+			return 1;
+		}
+		a.srv.node = a.node;
+		a.srv.kick_remote = node_kick_remote;
+	}
 	uv_signal_init(&a.loop, &a.sigterm);
 	uv_signal_init(&a.loop, &a.sigint);
 	a.sigterm.data = a.sigint.data = &a;
@@ -311,7 +522,7 @@ static int cmd_serve(int argc, char **argv)
 	rv = uv_loop_close(&a.loop);
 	if (rv != 0)
 		IM_WARN("loop closed with handles open: %s", uv_strerror(rv));
-	eng_close(a.eng);
+	eng_close(a.srv.eng);
 	IM_INFO("stopped");
 	return a.exit_code;
 }
@@ -345,10 +556,108 @@ static int cmd_check(int argc, char **argv)
 	return problems ? 1 : 0;
 }
 
+/* POSTs a JSON body; returns the OpenIM envelope's data (new reference) or NULL with a message. */
+static json_t *cli_post(const char *addr, const char *path, const char *headers, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	struct im_buf out = {0};
+	char err[512];
+	int status = 0;
+	int rv = text ? node_http_post(addr, path, headers, text, &status, &out, err, sizeof(err))
+		      : -ENOMEM;
+	free(text);
+	if (rv != 0 || status != 200) {
+		fprintf(stderr, "imlog cluster: %s\n", rv ? err : "HTTP error");
+		im_buf_free(&out);
+		return NULL;
+	}
+	json_error_t je;
+	json_t *env = json_loadb(out.p, out.len, 0, &je);
+	im_buf_free(&out);
+	json_t *data = env ? json_object_get(env, "data") : NULL;
+	if (env == NULL || json_integer_value(json_object_get(env, "errCode")) != 0 ||
+	    data == NULL) {
+		char *dump = env ? json_dumps(env, JSON_COMPACT) : NULL;
+		fprintf(stderr, "imlog cluster: %s: %s\n", path, dump ? dump : "not JSON");
+		free(dump);
+		json_decref(env);
+		return NULL;
+	}
+	json_incref(data);
+	json_decref(env);
+	return data;
+}
+
+/*
+ * imlog cluster status [--api-addr HOST:PORT] [--secret S | --data-dir DIR]
+ * [--admin-user-id ID]: asks a node for /cluster/status with an admin token
+ * and prints its data as JSON.
+ */
+static int cmd_cluster(int argc, char **argv)
+{
+	const char *addr = "127.0.0.1:10002", *secret = NULL, *dir = "./imlog-data";
+	const char *admin = "imAdmin";
+	if (argc < 1 || strcmp(argv[0], "status") != 0 || argc % 2 != 1) {
+		fprintf(stderr, "usage: imlog cluster status [--api-addr HOST:PORT] "
+				"[--secret S | --data-dir DIR] [--admin-user-id ID]\n");
+		return 2;
+	}
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (strcmp(argv[i], "--api-addr") == 0)
+			addr = argv[i + 1];
+		else if (strcmp(argv[i], "--secret") == 0)
+			secret = argv[i + 1];
+		else if (strcmp(argv[i], "--data-dir") == 0)
+			dir = argv[i + 1];
+		else if (strcmp(argv[i], "--admin-user-id") == 0)
+			admin = argv[i + 1];
+		else {
+			fprintf(stderr, "imlog cluster: unknown flag %s\n", argv[i]);
+			return 2;
+		}
+	}
+	struct cfg cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", dir);
+	if (secret) {
+		snprintf(cfg.secret, sizeof(cfg.secret), "%s", secret);
+		cfg.secret_configured = true;
+	} else {
+		char path[1100];
+		snprintf(path, sizeof(path), "%s/secret", dir);
+		if (access(path, R_OK) != 0 || load_secret(&cfg) != 0) {
+			fprintf(stderr, "imlog cluster: no --secret and %s is not readable\n",
+				path);
+			return 2;
+		}
+	}
+	json_t *d = cli_post(addr, "/auth/get_admin_token", "operationID: imlog-cli\r\n",
+			     json_pack("{s:s,s:s}", "secret", cfg.secret, "userID", admin));
+	const char *tok = d ? json_string_value(json_object_get(d, "token")) : NULL;
+	if (tok == NULL) {
+		json_decref(d);
+		return 1;
+	}
+	char headers[1024];
+	snprintf(headers, sizeof(headers), "operationID: imlog-cli\r\ntoken: %s\r\n", tok);
+	json_decref(d);
+	d = cli_post(addr, "/cluster/status", headers, json_object());
+	if (d == NULL)
+		return 1;
+	char *text = json_dumps(d, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("%s\n", text ? text : "{}");
+	free(text);
+	json_decref(d);
+	return 0;
+}
+
 static void usage(void)
 {
 	printf("usage: imlog serve [flags]    run the server\n"
 	       "       imlog check DATA_DIR   verify every index against the stored data\n"
+	       "       imlog cluster status [--api-addr HOST:PORT] [--secret S | --data-dir DIR]\n"
+	       "                              print a node's view of the cluster\n"
 	       "       imlog version          print the version\n\nflags of serve:\n");
 	cfg_usage();
 }
@@ -367,6 +676,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 2, argv + 2);
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argc - 2, argv + 2);
+	if (strcmp(argv[1], "cluster") == 0)
+		return cmd_cluster(argc - 2, argv + 2);
 	fprintf(stderr, "imlog: unknown command '%s'\n", argv[1]);
 	usage();
 	return 2;

@@ -180,6 +180,9 @@ static void force_logout_done(struct api_req *r, int status, const struct eng_re
 	struct logout_state *st = r->state;
 	if (res->code == 0 && r->s->gw)
 		gw_kick(r->s->gw, im_str_c(st->user_id), st->platform_id);
+	if (res->code == 0 && r->s->kick_remote)
+		r->s->kick_remote(r->s, im_str_c(st->user_id), st->platform_id,
+				  (struct im_str){NULL, 0});
 	no_data_done(r, status, res);
 }
 

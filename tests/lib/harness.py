@@ -31,6 +31,8 @@ def free_port():
 class Server:
     """One imlog process with its own data directory and ports."""
 
+    host = "127.0.0.1"  # where its ports are reached (a cluster test in namespaces changes it)
+
     def __init__(self, data_dir=None, secret=None, args=(), env=None):
         self.own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="imlog-test-")
@@ -139,7 +141,7 @@ class Server:
         """One request on a keep-alive connection; returns (status, headers, body bytes)."""
         for attempt in (0, 1):
             if self._conn is None:
-                self._conn = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=60)
+                self._conn = http.client.HTTPConnection(self.host, self.api_port, timeout=60)
             try:
                 self._conn.request(method, path, body=body, headers=headers or {})
                 resp = self._conn.getresponse()
