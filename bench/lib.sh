@@ -1,0 +1,37 @@
+# bench/lib.sh - shared by the benchmark scripts (sourced): start a one-node imlog on loopback,
+# sample a process, print the load conditions.  Never used by the tests.
+
+# imlog_start DIR BUILD: starts one node with its data in DIR/data on random loopback ports;
+# sets imlog_pid, api_port, ws_port, secret.  The caller stops it with imlog_stop.
+imlog_start() {
+	local dir=$1 build=$2
+	api_port=$((20000 + RANDOM % 20000))
+	ws_port=$((api_port + 1))
+	secret=bench-$RANDOM$RANDOM
+	"./$build/server/imlog" serve --data-dir "$dir/data" --api-addr 127.0.0.1:$api_port \
+		--ws-addr 127.0.0.1:$ws_port --raft-addr 127.0.0.1:$((api_port + 2)) \
+		--secret "$secret" --log-level warn "${@:3}" >"$dir/imlog.out" 2>"$dir/imlog.err" &
+	imlog_pid=$!
+	until grep -q '^imlog: ready' "$dir/imlog.out"; do
+		kill -0 $imlog_pid 2>/dev/null || { cat "$dir/imlog.err"; return 1; }
+		sleep 0.05
+	done
+}
+
+imlog_stop() {
+	[ -n "${imlog_pid:-}" ] || return 0
+	kill "$imlog_pid" 2>/dev/null || true
+	wait "$imlog_pid" 2>/dev/null || true
+	imlog_pid=
+}
+
+# The load average and the busiest other processes, for the record of each run.
+load_note() {
+	echo "load average $(cut -d' ' -f1-3 /proc/loadavg); busiest: $(ps -eo pcpu,comm --sort=-pcpu --no-headers | head -3 | awk '{printf "%s %s%%; ", $2, $1}')"
+}
+
+# The machine and the commit, one line each.
+machine_note() {
+	echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), $(lscpu 2>/dev/null | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
+	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- server engine raft common bench 2>/dev/null || echo ' (tree modified)')"
+}
