@@ -25,9 +25,16 @@ imlog_stop() {
 	imlog_pid=
 }
 
-# The load average and the busiest other processes, for the record of each run.
+# The load average, the machine's busy share over the last half second and the busiest
+# processes then, for the record of each run.
 load_note() {
-	echo "load average $(cut -d' ' -f1-3 /proc/loadavg); busiest: $(ps -eo pcpu,comm --sort=-pcpu --no-headers | head -3 | awk '{printf "%s %s%%; ", $2, $1}')"
+	top -b -n 2 -d 0.5 -w 200 | awk -v ncpu="$(nproc)" '
+		/^top -/ { it++ }
+		it == 2 && /^%Cpu/ { busy = 100 - $8 }
+		it == 2 && f && n < 3 && $9 + 0 >= 1 { top = top sprintf("%s %s%%, ", $12, $9); n++ }
+		it == 2 && /PID USER/ { f = 1 }
+		END { printf "busy %.0f%% of %d cores; busiest: %s", busy, ncpu, top }'
+	echo "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 # The machine and the commit, one line each.
