@@ -32,13 +32,9 @@ for n in "$@"; do
 	imlog_start "$dir" "$build"
 	echo "idle$n conditions: $(load_note)"
 	echo "idle$n server_open_files_limit $(awk '/Max open files/ {print $4}' /proc/$imlog_pid/limits)"
-	sock0=$(awk '/^TCP:/ {print $NF}' /proc/net/sockstat)
 	"./$build/bench/loadgen" --scenario idle --api 127.0.0.1:$api_port --ws 127.0.0.1:$ws_port \
 		--secret "$secret" --pid "$imlog_pid" --conns "$n" --seconds "$hold" --ping "$ping" \
 		--prefix "idle$n" >"$dir/out" 2>"$dir/err" || { cat "$dir/err" >&2; exit 1; }
 	sed "s/^/idle$n /" "$dir/out"
-	# Kernel socket buffers are not in any RSS: /proc/net/sockstat counts them in pages, for
-	# both ends of every loopback connection, after the generator has closed its side.
-	echo "idle$n kernel_tcp_mem_pages_before_after $sock0 $(awk '/^TCP:/ {print $NF}' /proc/net/sockstat)"
 	imlog_stop
 done

@@ -222,6 +222,7 @@ struct stats {
 struct srvstat {
 	bool ok;
 	long rss_kib, hwm_kib, anon_kib;
+	long tcp_mem_pages; /* the kernel's TCP buffers, all sockets (/proc/net/sockstat) */
 	double cpu_s;
 };
 
@@ -271,6 +272,12 @@ static void srv_sample(struct srvstat *st)
 		sscanf(line, "RssAnon: %ld", &st->anon_kib);
 	}
 	fclose(f);
+	if ((f = fopen("/proc/net/sockstat", "r")) != NULL) {
+		while (fgets(line, sizeof(line), f))
+			if (strncmp(line, "TCP:", 4) == 0 && strstr(line, " mem "))
+				st->tcp_mem_pages = atol(strstr(line, " mem ") + 5);
+		fclose(f);
+	}
 	snprintf(path, sizeof(path), "/proc/%d/stat", G.o.pid);
 	f = fopen(path, "r");
 	if (f == NULL)
@@ -1216,8 +1223,10 @@ static void print_latency(const char *name, const struct hist *h)
 static void print_srv(const char *when, const struct srvstat *s)
 {
 	if (s->ok)
-		printf("server_%s_rss_kib %ld\nserver_%s_rss_anon_kib %ld\nserver_%s_hwm_kib %ld\n",
-		       when, s->rss_kib, when, s->anon_kib, when, s->hwm_kib);
+		printf("server_%s_rss_kib %ld\nserver_%s_rss_anon_kib %ld\nserver_%s_hwm_kib %ld\n"
+		       "kernel_%s_tcp_mem_pages %ld\n",
+		       when, s->rss_kib, when, s->anon_kib, when, s->hwm_kib, when,
+		       s->tcp_mem_pages);
 }
 
 static double secs(uint64_t a, uint64_t b)
