@@ -60,6 +60,7 @@
 #include <uv.h>
 #include <wslay/wslay.h>
 
+#include "lg_hist.h"
 #include "lg_rest.h"
 #include "msg.pb-c.h"
 #include "sdkws.pb-c.h"
@@ -104,59 +105,6 @@ static void parse_addr(const char *s, char *host, size_t hn, int *port)
 		lg_die("bad address %s (want HOST:PORT)", s);
 	memcpy(host, s, (size_t)(c - s));
 	host[c - s] = '\0';
-}
-
-/* ---------------------------------------------------------------- histogram */
-
-#define H_SUB_BITS 7
-#define H_SUB	   (1u << H_SUB_BITS)
-#define H_BUCKETS  (2 * H_SUB + (64 - H_SUB_BITS - 1) * H_SUB)
-
-struct hist {
-	uint64_t n, max;
-	uint64_t c[H_BUCKETS];
-};
-
-static unsigned h_index(uint64_t v)
-{
-	if (v < 2 * H_SUB)
-		return (unsigned)v;
-	unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-	unsigned shift = msb - H_SUB_BITS; /* v >> shift is in [H_SUB, 2 H_SUB) */
-	return 2 * H_SUB + (shift - 1) * H_SUB + (unsigned)((v >> shift) - H_SUB);
-}
-
-/* The largest value that lands in bucket i. */
-static uint64_t h_upper(unsigned i)
-{
-	if (i < 2 * H_SUB)
-		return i;
-	unsigned shift = (i - 2 * H_SUB) / H_SUB + 1;
-	uint64_t sub = (i - 2 * H_SUB) % H_SUB + H_SUB;
-	return ((sub + 1) << shift) - 1;
-}
-
-static void h_record(struct hist *h, uint64_t v)
-{
-	h->c[h_index(v)]++;
-	h->n++;
-	if (v > h->max)
-		h->max = v;
-}
-
-static uint64_t h_quantile(const struct hist *h, double q)
-{
-	if (h->n == 0)
-		return 0;
-	uint64_t want = (uint64_t)(q * (double)h->n + 0.999999), seen = 0;
-	if (want == 0)
-		want = 1;
-	for (unsigned i = 0; i < H_BUCKETS; i++) {
-		seen += h->c[i];
-		if (seen >= want)
-			return LG_MIN(h_upper(i), h->max);
-	}
-	return h->max;
 }
 
 /* ------------------------------------------------------------------ state */
