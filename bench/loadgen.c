@@ -195,7 +195,7 @@ struct lg {
 	int ping_next;	   /* idle: the next connection to ping (round robin) */
 	double cpu0, cpu1; /* the generator's own CPU seconds at t0 and at the end */
 	double build_s, token_s;
-	struct srvstat s_setup, s_open, s_end;
+	struct srvstat s_setup, s_open, s_storm, s_end;
 	bool sending, done;
 	struct stats s;
 	char text[TEXT_POOL + 1];
@@ -1068,7 +1068,7 @@ static void storm_start(void)
 	G.t_storm = uv_hrtime();
 	G.next_connect = 0;
 	G.limit = G.o.conns;
-	srv_sample(&G.s_open);
+	srv_sample(&G.s_storm);
 	connect_next();
 }
 
@@ -1195,7 +1195,7 @@ static void report(void)
 	print_srv("open", &G.s_open);
 	print_srv("end", &G.s_end);
 	double run_s = secs(G.t0, G.t_end);
-	if (G.s_open.ok && G.s_end.ok && run_s > 0)
+	if (G.s_open.ok && G.s_end.ok && run_s > 0 && o->sc != SC_RECONNECT)
 		printf("server_cpu_percent %.1f (of one core, from all connected to the end)\n",
 		       100.0 * (G.s_end.cpu_s - G.s_open.cpu_s) / run_s);
 	printf("generator_cpu_percent %.1f (of one core, from all connected to the end)\n",
@@ -1226,6 +1226,11 @@ static void report(void)
 		       G.s.caught, G.s.short_clients, G.s.pulled, G.s.pull_reqs);
 		if (G.t_caught)
 			printf("storm_all_caught_up_s %.3f\n", secs(G.t_storm, G.t_caught));
+		print_srv("storm", &G.s_storm);
+		if (G.s_storm.ok && G.s_end.ok && G.t_storm)
+			printf(
+			    "server_storm_cpu_percent %.1f (of one core, storm to all caught up)\n",
+			    100.0 * (G.s_end.cpu_s - G.s_storm.cpu_s) / secs(G.t_storm, G.t_end));
 		print_latency("catchup", &G.s.catchup);
 		print_latency("since_storm", &G.s.storm);
 		return;
