@@ -12,7 +12,7 @@ imlog_start() {
 		--ws-addr 127.0.0.1:$ws_port --raft-addr 127.0.0.1:$((api_port + 2)) \
 		--secret "$secret" --log-level warn "${@:3}" >"$dir/imlog.out" 2>"$dir/imlog.err" &
 	imlog_pid=$!
-	until grep -q '^imlog: ready' "$dir/imlog.out"; do
+	until grep -q '^imlog: ready' "$dir/imlog.out" 2>/dev/null; do
 		kill -0 $imlog_pid 2>/dev/null || { cat "$dir/imlog.err"; return 1; }
 		sleep 0.05
 	done
