@@ -37,7 +37,7 @@ sleep 2
 echo "profile $what conditions: $(load_note)"
 perf record -e cpu-clock -F 999 -g -p "$imlog_pid" -o "$dir/perf.data" -- sleep "$secs" 2>/dev/null
 echo "== by shared object"
-perf report -i "$dir/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+perf report -i "$dir/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9.]+%' | head -12
 echo "== top symbols"
 perf report -i "$dir/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
 	grep -E '^ +[0-9]' | head -30
