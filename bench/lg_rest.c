@@ -50,15 +50,22 @@ void lg_buf_add(struct lg_buf *b, const void *p, size_t n)
 
 void lg_buf_printf(struct lg_buf *b, const char *fmt, ...)
 {
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	lg_buf_reserve(b, (size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t)n;
+	/* Try in the free space; if it did not fit, grow to the length it asked for and redo. */
+	for (;;) {
+		lg_buf_reserve(b, 256);
+		size_t room = b->cap - b->len;
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(b->p + b->len, room, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			lg_die("vsnprintf failed");
+		if ((size_t)n < room) {
+			b->len += (size_t)n;
+			return;
+		}
+		lg_buf_reserve(b, (size_t)n + 1);
+	}
 }
 
 void lg_rest_open(struct lg_rest *r, const char *host, int port)
