@@ -7,8 +7,9 @@
 #            build time, then COUNT messages one at a time (send -> last delivery) and the
 #            server's RSS.
 # Usage: bench/group.sh [fanout|large|all] [seconds-per-run]
-# Environment: BUILD (default build-release), DELIVERIES (offered deliveries/s per fan-out run,
-# default 40000), COUNT (messages in the large run, default 20), LARGE_MEMBERS (100000),
+# Environment: BUILD (default build-release), DELIVERIES (offered deliveries/s of the fan-out
+# runs, default "40000 120000": one load the node carries, one beyond what it can, whose
+# delivery rate is the node's ceiling for the shape), COUNT (messages in the large run, default 20), LARGE_MEMBERS (100000),
 # LARGE_ONLINE (2000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 secs=${2:-10}
 build=${BUILD:-build-release}
-deliveries=${DELIVERIES:-40000}
+deliveries=${DELIVERIES:-40000 120000}
 count=${COUNT:-20}
 ./tools/deps.sh >/dev/null
 [ -d "$build" ] || meson setup "$build" --buildtype=release >/dev/null
@@ -40,9 +41,10 @@ if [ "$what" = fanout ] || [ "$what" = all ]; then
 	# groups x members, online per group: 1,000 online connections in every run.
 	for cfg in "10 100 100" "2 1000 500" "1 10000 1000"; do
 		read -r g m k <<<"$cfg"
-		rate=$((deliveries / (k - 1)))
-		lg "g$m" --scenario group --groups "$g" --members "$m" --online "$k" \
-			--rate "$rate" --seconds "$secs" --warmup 1
+		for d in $deliveries; do
+			lg "g${m}_$((d / 1000))k" --scenario group --groups "$g" --members "$m" \
+				--online "$k" --rate $((d / (k - 1))) --seconds "$secs" --warmup 1
+		done
 	done
 	imlog_stop
 fi
