@@ -4,18 +4,27 @@
 # imlog_start DIR BUILD: starts one node with its data in DIR/data on random loopback ports;
 # sets imlog_pid, api_port, ws_port, secret.  The caller stops it with imlog_stop.
 imlog_start() {
-	local dir=$1 build=$2
-	api_port=$((20000 + RANDOM % 20000))
-	ws_port=$((api_port + 1))
+	local dir=$1 build=$2 try
 	secret=bench-$RANDOM$RANDOM
-	"./$build/server/imlog" serve --data-dir "$dir/data" --api-addr 127.0.0.1:$api_port \
-		--ws-addr 127.0.0.1:$ws_port --raft-addr 127.0.0.1:$((api_port + 2)) \
-		--secret "$secret" --log-level warn "${@:3}" >"$dir/imlog.out" 2>"$dir/imlog.err" &
-	imlog_pid=$!
-	until grep -q '^imlog: ready' "$dir/imlog.out" 2>/dev/null; do
-		kill -0 $imlog_pid 2>/dev/null || { cat "$dir/imlog.err"; return 1; }
-		sleep 0.05
+	# Random ports may be taken (another session's servers): three attempts.
+	for try in 1 2 3; do
+		api_port=$((20000 + RANDOM % 20000))
+		ws_port=$((api_port + 1))
+		"./$build/server/imlog" serve --data-dir "$dir/data" --api-addr 127.0.0.1:$api_port \
+			--ws-addr 127.0.0.1:$ws_port --raft-addr 127.0.0.1:$((api_port + 2)) \
+			--secret "$secret" --log-level warn "${@:3}" >"$dir/imlog.out" 2>"$dir/imlog.err" &
+		imlog_pid=$!
+		until grep -q '^imlog: ready' "$dir/imlog.out" 2>/dev/null; do
+			kill -0 $imlog_pid 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -0 $imlog_pid 2>/dev/null && return 0
+		wait $imlog_pid 2>/dev/null || true
+		echo "imlog_start: attempt $try failed: $(tail -1 "$dir/imlog.err")" >&2
+		rm -rf "$dir/data"
 	done
+	imlog_pid=
+	return 1
 }
 
 imlog_stop() {
