@@ -4,8 +4,9 @@
 #  nats   bench/nats_bench (libnats): publish with ack into a file-storage stream, 1 replica
 #         on one server, 3 replicas on a 3-server cluster: saturation (WINDOW in flight) and
 #         5,000 msg/s offered with a push consumer (send -> delivery).
-#  etcd   wrk -c CONNS through etcd's JSON gateway (POST /v3/kv/put, VALUE bytes): one member,
-#         then three members (wrk on the leader).
+#  etcd   one member, then three members: bench/etcd_put (Go, etcd's own client library, gRPC)
+#         with 64 and with 400 puts in flight, and wrk -c CONNS through etcd's JSON gateway
+#         (POST /v3/kv/put), the same HTTP+JSON path as imlog's REST; all on the leader.
 # Durability as shipped (Debian 12): etcd fsyncs its WAL before it answers (batched, like
 # imlog's Raft log); NATS 2.9 JetStream answers once the message is written to the stream file
 # (and, with 3 replicas, on a quorum), with no fsync per message: it syncs on an interval.
@@ -25,6 +26,13 @@ conns=${CONNS:-64}
 [ -d "$build" ] || meson setup "$build" --buildtype=release >/dev/null
 meson setup --reconfigure "$build" >/dev/null 2>&1 || true
 ninja -C "$build" bench/nats_bench >/dev/null
+# The etcd client is Go (the module proxy provides go.etcd.io/etcd/client/v3 on first build).
+export PATH=$PATH:/usr/local/go/bin
+etcd_put=""
+if command -v go >/dev/null &&
+	(cd bench/etcd_put && go build -o "../../$build/bench/etcd_put" .) 2>"$build/etcd_put.log"; then
+	etcd_put=$build/bench/etcd_put
+fi
 dir=$(mktemp -d /tmp/imlog-peers-XXXXXX)
 pids=()
 stop_all() {
@@ -80,6 +88,14 @@ fi
 
 etcd_run() { # name url
 	echo "$1 conditions: $(load_note)"
+	if [ -n "$etcd_put" ]; then
+		for c in 64 400; do
+			"./$etcd_put" -endpoints "$2" -clients $c -seconds "$secs" -size "$size" |
+				sed "s/^/$1_grpc$c /"
+		done
+	else
+		echo "$1 etcd_put not built (no Go toolchain or module proxy; see $build/etcd_put.log)"
+	fi
 	{ printf 'run_id = %d\nvalue_size = %d\n' "$RANDOM" "$size"; cat bench/etcd_put.lua; } >"$dir/put.lua"
 	wrk -t2 -c"$conns" -d"${secs}s" -s "$dir/put.lua" "$2" >"$dir/wrk.out" 2>&1 || true
 	grep "^RESULT" "$dir/wrk.out" | sed "s/^RESULT/$1 put/" || { echo "$1 failed:"; cat "$dir/wrk.out"; }
