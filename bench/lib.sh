@@ -10,6 +10,7 @@ imlog_start() {
 	for try in 1 2 3; do
 		api_port=$((20000 + RANDOM % 20000))
 		ws_port=$((api_port + 1))
+		rm -f "$dir/imlog.out" # a previous node's "ready" must not be read as this one's
 		"./$build/server/imlog" serve --data-dir "$dir/data" --api-addr 127.0.0.1:$api_port \
 			--ws-addr 127.0.0.1:$ws_port --raft-addr 127.0.0.1:$((api_port + 2)) \
 			--secret "$secret" --log-level warn "${@:3}" >"$dir/imlog.out" 2>"$dir/imlog.err" &
