@@ -1333,13 +1333,15 @@ static void setup(void)
 	struct lg_rest r = {.fd = -1};
 	lg_rest_open(&r, G.o.api_host, G.o.api_port);
 	char *admin = lg_admin_token(&r, G.o.secret);
+	uint64_t t0 = uv_hrtime();
+	int users = G.o.sc == SC_GROUP ? G.o.groups * G.o.members : G.n;
+	lg_register(&r, admin, users, REG_BATCH, G.o.sc == SC_GROUP ? member_name : conn_name,
+		    NULL);
+	printf("users_registered %d\nregister_s %.3f\n", users, secs(t0, uv_hrtime()));
+	fflush(stdout);
 	if (G.o.sc == SC_GROUP) {
-		lg_register(&r, admin, G.o.groups * G.o.members, REG_BATCH, member_name, NULL);
-		fprintf(stderr, "loadgen: %d users registered; building groups\n",
-			G.o.groups * G.o.members);
+		fprintf(stderr, "loadgen: %d users registered; building groups\n", users);
 		build_groups(&r, admin);
-	} else {
-		lg_register(&r, admin, G.n, REG_BATCH, conn_name, NULL);
 	}
 	lg_rest_close(&r);
 	uint64_t t = uv_hrtime();

@@ -113,7 +113,8 @@ for m, label in (("100", "10 groups x 100, all online"),
               f"{fmt(v(run + ' last_delivery_latency_p50_ms'))} / "
               f"{fmt(v(run + ' last_delivery_latency_p99_ms'))} / "
               f"{fmt(v(run + ' last_delivery_latency_max_ms'))} ms |")
-print(f"| 1 group x 100,000, 2,000 online | build over REST | {fmt(v('large group_build_s'))} s |")
+print(f"| 1 group x 100,000, 2,000 online | register the users over REST (1,000 per call) | {fmt(v('large register_s'))} s |")
+print(f"| | build the group over REST ({fmt(v('large group_build_calls'))} calls) | {fmt(v('large group_build_s'))} s |")
 print(f"| | send -> last delivery p50 / p99 / max ({fmt(v('large last_delivery_latency_samples'))} msgs, one at a time) | "
       f"{fmt(v('large last_delivery_latency_p50_ms'))} / {fmt(v('large last_delivery_latency_p99_ms'))} / "
       f"{fmt(v('large last_delivery_latency_max_ms'))} ms |")
