@@ -28,6 +28,7 @@ trap 'imlog_stop; rm -rf "$dir"' EXIT
 lg() { # name, then loadgen flags: prints the figures prefixed with the name
 	local name=$1
 	shift
+	wait_idle "$imlog_pid" # an overloaded run leaves a backlog behind
 	echo "$name conditions: $(load_note)"
 	"./$build/bench/loadgen" --api 127.0.0.1:$api_port --ws 127.0.0.1:$ws_port \
 		--secret "$secret" --pid "$imlog_pid" --seed 1 --prefix "$name" "$@" \

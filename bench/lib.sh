@@ -52,3 +52,16 @@ machine_note() {
 	echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), Linux $(uname -r), $(lscpu 2>/dev/null | awk -F: '/Model name/ {gsub(/^ +/, "", $2); print $2}')"
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- server engine raft common bench 2>/dev/null || echo ' (tree modified)')"
 }
+
+# wait_idle PID: waits (at most 60 s) until the process used under 5 % of a core over half a
+# second, so that a run does not start while the server still works off the previous one.
+wait_idle() {
+	local pid=$1 hz a b
+	hz=$(getconf CLK_TCK)
+	for _ in $(seq 120); do
+		a=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || return 0
+		sleep 0.5
+		b=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || return 0
+		[ $(((b - a) * 100 / hz)) -lt 3 ] && return 0
+	done
+}
