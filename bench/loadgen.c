@@ -4,9 +4,10 @@
 /*
  * One process, one libuv loop, one thread.  It runs in three phases:
  *
- *   1. setup over REST (lg_rest.c, blocking): get_admin_token with the secret, user_register in
- *      batches of 1,000, groups (create_group, then invite_user_to_group in batches), and
- *      get_user_token for every connection, pipelined (openim-protocol.md §2.3, §3.4);
+ *   1. setup over REST (lg_cli.c, on lg_rest.c's blocking client): get_admin_token with the
+ *      secret, user_register in batches of 1,000, groups (create_group, then
+ *      invite_user_to_group in batches), and get_user_token for every connection, pipelined
+ *      (openim-protocol.md §2.3, §3.4);
  *   2. the WebSocket connections (openim-protocol.md §4.1-4.2): TCP connect (bound to 127.0.0.x
  *      source addresses when N is large), the HTTP upgrade written by hand, "HTTP/1.1 101", then
  *      the first text frame {"errCode":0,...}; wslay runs in client mode from the 101 on;
@@ -43,7 +44,6 @@
  * 128 sub-buckets per power of two (7,424 counters): a reported percentile is the upper edge of
  * its bucket, at most 1/128 (0.78%) above the true value; the maximum is exact.
  */
-#include <getopt.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -60,21 +60,12 @@
 #include <uv.h>
 #include <wslay/wslay.h>
 
-#include "lg_hist.h"
-#include "lg_rest.h"
+#include "loadgen.h"
 #include "msg.pb-c.h"
 #include "sdkws.pb-c.h"
 
-#define DRAIN_S	       3.0
-#define PER_SOURCE     20000 /* connections per 127.0.0.x source address */
-#define MAX_HANDSHAKES 256   /* connections being set up at once */
-#define REG_BATCH      1000
-#define TEXT_POOL      4096
-#define MAX_MSG	       (1u << 20)
-#define ID_MAX	       64
-#define OP_PLATFORM    5 /* Web, like the JS SDK */
-
-#define LG_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define DRAIN_S 3.0	   /* seconds at most to wait for answers after the load */
+#define MAX_MSG (1u << 20) /* largest frame accepted from the server */
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -97,112 +88,7 @@ static double cpu_s(void)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-/* Splits "HOST:PORT". */
-static void parse_addr(const char *s, char *host, size_t hn, int *port)
-{
-	const char *c = strrchr(s, ':');
-	if (c == NULL || (size_t)(c - s) >= hn || (*port = atoi(c + 1)) <= 0)
-		lg_die("bad address %s (want HOST:PORT)", s);
-	memcpy(host, s, (size_t)(c - s));
-	host[c - s] = '\0';
-}
-
-/* ------------------------------------------------------------------ state */
-
-/* ------------------------------------------------------------------ state */
-
-enum scenario { SC_SEND_ACK, SC_SEND_PUSH, SC_GROUP, SC_IDLE, SC_RECONNECT };
-static const char *const sc_names[] = {"send-ack", "send-push", "group", "idle", "reconnect"};
-
-struct opts {
-	enum scenario sc;
-	char api_host[256], ws_host[256];
-	int api_port, ws_port;
-	const char *secret, *prefix;
-	int conns, window, size, sources, handshakes;
-	double seconds, warmup, rate;
-	uint64_t seed;
-	int groups, members, online, batch, count; /* group */
-	double ping;				   /* idle: seconds between text pings */
-	int per_client, senders;		   /* reconnect */
-	int pid;				   /* the server's: RSS and CPU from /proc */
-	bool no_setup;				   /* no REST calls (bench/echo) */
-};
-
-enum cstate { C_NEW, C_CONNECTING, C_HTTP, C_RESULT, C_OPEN, C_CLOSED };
-
-struct conn {
-	uv_tcp_t tcp;
-	uv_connect_t creq;
-	uv_write_t wreq;
-	struct lg *lg;
-	int idx, group;
-	enum cstate st;
-	bool handle; /* tcp initialised, not closed yet */
-	char user[ID_MAX];
-	char *token;
-	wslay_event_context_ptr ws;
-	struct lg_buf head; /* the HTTP answer until "\r\n\r\n" */
-	const uint8_t *rp;  /* bytes read, not yet handed to wslay */
-	size_t rn;
-	struct lg_buf out, wbuf; /* bytes to write; bytes in the write under way */
-	bool writing;
-	int outstanding;    /* requests without a reply */
-	uint64_t next_ping; /* idle */
-	uint64_t t_connect; /* reconnect: when this client's TCP connect started */
-	int pulls;	    /* reconnect: 1001/1002 requests under way */
-	int64_t pulled;	    /* reconnect: messages received by 1002 */
-	int next_target;    /* reconnect senders: the receiver of the next message */
-	uint64_t to_send;   /* reconnect senders: messages left */
-};
-
-struct stats {
-	uint64_t sent, replies, acked, errors, pushes, self_pushes, foreign, bad;
-	uint64_t acked_in_window, pushes_in_window;
-	uint64_t complete, complete_in_window; /* group: messages every online member received */
-	uint64_t pings, pongs;		       /* idle */
-	uint64_t pulled, pull_reqs, caught, short_clients; /* reconnect */
-	struct hist ack, push, last, catchup, storm;
-	char first_error[200];
-};
-
-/* A sample of the server's /proc (with --pid). */
-struct srvstat {
-	bool ok;
-	long rss_kib, hwm_kib, anon_kib;
-	long tcp_mem_pages; /* the kernel's TCP buffers, all sockets (/proc/net/sockstat) */
-	double cpu_s;
-};
-
-enum phase { P_CONNECT, P_LOAD, P_OFFLINE, P_SEND, P_STORM };
-
-struct lg {
-	uv_loop_t *loop;
-	struct opts o;
-	struct conn *c;
-	int n;	   /* connections */
-	int limit; /* connect_next opens connections below this index */
-	int next_connect, connecting, ready, closed;
-	enum phase phase;
-	uv_timer_t tick, stop;
-	uint64_t t0, m_start, m_end, k; /* k: messages scheduled (open loop) */
-	uint64_t t_end, t_conn0, t_conn1, t_send0, t_send1, t_storm, t_caught;
-	uint64_t nmsg; /* messages stamped (the middle field of the stamp) */
-	uint32_t *got; /* group: deliveries per stamped message */
-	size_t got_cap;
-	int expect;	   /* group: deliveries that complete a message (online - 1) */
-	bool serial;	   /* group with --rate 0: one message at a time, --count of them */
-	int ping_next;	   /* idle: the next connection to ping (round robin) */
-	double cpu0, cpu1; /* the generator's own CPU seconds at t0 and at the end */
-	double build_s, token_s;
-	struct srvstat s_setup, s_open, s_storm, s_end;
-	bool sending, done;
-	struct stats s;
-	char text[TEXT_POOL + 1];
-	struct lg_buf pb, b64, env; /* scratch for one message */
-};
-
-static struct lg G;
+struct lg G;
 
 static void srv_sample(struct srvstat *st)
 {
@@ -244,23 +130,26 @@ static void srv_sample(struct srvstat *st)
 	}
 }
 
-/* Names: "<prefix>-<i>"; group members "<prefix>-<g>-<j>", groups "<prefix>-g<g>"; reconnect
- * senders "<prefix>-s<k>". */
-static void group_id(int g, char *out, size_t n)
+void lg_group_id(int g, char *out, size_t n)
 {
 	snprintf(out, n, "%s-g%d", G.o.prefix, g);
 }
 
-static void member_name(int i, char *out, size_t n, void *arg)
+void lg_member_name(int i, char *out, size_t n, void *arg)
 {
 	(void)arg;
 	snprintf(out, n, "%s-%d-%d", G.o.prefix, i / G.o.members, i % G.o.members);
 }
 
-static void conn_name(int i, char *out, size_t n, void *arg)
+void lg_conn_name(int i, char *out, size_t n, void *arg)
 {
 	(void)arg;
 	snprintf(out, n, "%s", G.c[i].user);
+}
+
+double lg_secs(uint64_t a, uint64_t b)
+{
+	return (double)(b - a) / 1e9;
 }
 
 /* ------------------------------------------------------------- wire output */
@@ -793,7 +682,7 @@ static void send_msg(struct conn *c, uint64_t due)
 	uint64_t k = G.nmsg++;
 	int stype = 1;
 	if (G.o.sc == SC_GROUP) {
-		group_id(c->group, gid, sizeof(gid));
+		lg_group_id(c->group, gid, sizeof(gid));
 		stype = 3;
 		if (k >= G.got_cap) {
 			size_t cap = G.got_cap ? 2 * G.got_cap : 65536;
@@ -1153,376 +1042,9 @@ static void finish(void)
 	}
 }
 
-/* ------------------------------------------------------------------ output */
-
-static void print_latency(const char *name, const struct hist *h)
-{
-	static const struct {
-		const char *n;
-		double q;
-	} qs[] = {{"p50", 0.50}, {"p90", 0.90}, {"p99", 0.99}};
-	for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++)
-		printf("%s_latency_%s_ms %.3f\n", name, qs[i].n,
-		       (double)h_quantile(h, qs[i].q) / 1e6);
-	printf("%s_latency_max_ms %.3f\n", name, (double)h->max / 1e6);
-	printf("%s_latency_samples %" PRIu64 "\n", name, h->n);
-}
-
-static void print_srv(const char *when, const struct srvstat *s)
-{
-	if (s->ok)
-		printf("server_%s_rss_kib %ld\nserver_%s_rss_anon_kib %ld\nserver_%s_hwm_kib %ld\n"
-		       "kernel_%s_tcp_mem_pages %ld\n",
-		       when, s->rss_kib, when, s->anon_kib, when, s->hwm_kib, when,
-		       s->tcp_mem_pages);
-}
-
-static double secs(uint64_t a, uint64_t b)
-{
-	return (double)(b - a) / 1e9;
-}
-
-static void report(void)
-{
-	const struct opts *o = &G.o;
-	printf("loadgen scenario=%s conns=%d rate=%.0f window=%d size=%d seconds=%.1f warmup=%.1f "
-	       "seed=%" PRIu64 " sources=%d histogram=log-linear(<=0.79%%)\n",
-	       sc_names[o->sc], G.n, o->rate, o->window, o->size, o->seconds, o->warmup, o->seed,
-	       o->sources);
-	printf("token_fetch_s %.2f\n", G.token_s);
-	printf("connect_all_s %.2f\n", secs(G.t_conn0, G.t_conn1));
-	print_srv("setup", &G.s_setup);
-	print_srv("open", &G.s_open);
-	print_srv("end", &G.s_end);
-	double run_s = secs(G.t0, G.t_end);
-	if (G.s_open.ok && G.s_end.ok && run_s > 0 && o->sc != SC_RECONNECT)
-		printf("server_cpu_percent %.1f (of one core, from all connected to the end)\n",
-		       100.0 * (G.s_end.cpu_s - G.s_open.cpu_s) / run_s);
-	printf("generator_cpu_percent %.1f (of one core, from all connected to the end)\n",
-	       100.0 * (G.cpu1 - G.cpu0) / run_s);
-	if (o->sc == SC_IDLE) {
-		printf("idle_seconds %.1f\nping_interval_s %.1f\npings %" PRIu64 "\npongs %" PRIu64
-		       "\n",
-		       run_s, o->ping, G.s.pings, G.s.pongs);
-		if (G.s_setup.ok && G.s_open.ok)
-			printf("server_kib_per_connection %.2f (RSS) %.2f (anonymous RSS)\n",
-			       (double)(G.s_open.rss_kib - G.s_setup.rss_kib) / G.n,
-			       (double)(G.s_open.anon_kib - G.s_setup.anon_kib) / G.n);
-		return;
-	}
-	printf("sent %" PRIu64 "\n", G.s.sent);
-	printf("acked %" PRIu64 "\n", G.s.acked);
-	printf("errors %" PRIu64 "\n", G.s.errors);
-	printf("unanswered %" PRIu64 "\n", G.s.sent - LG_MIN(G.s.replies, G.s.sent));
-	if (G.s.first_error[0])
-		printf("first_error %s\n", G.s.first_error);
-	if (G.s.bad || G.s.foreign)
-		printf("unexpected_frames %" PRIu64 "\n", G.s.bad + G.s.foreign);
-	if (o->sc == SC_RECONNECT) {
-		printf("offline_send_s %.2f\noffline_send_per_s %.0f\n", secs(G.t_send0, G.t_send1),
-		       (double)G.s.acked / secs(G.t_send0, G.t_send1));
-		printf("clients_caught_up %" PRIu64 "\nclients_short %" PRIu64
-		       "\nmessages_pulled %" PRIu64 "\npull_requests %" PRIu64 "\n",
-		       G.s.caught, G.s.short_clients, G.s.pulled, G.s.pull_reqs);
-		if (G.t_caught)
-			printf("storm_all_caught_up_s %.3f\n", secs(G.t_storm, G.t_caught));
-		print_srv("storm", &G.s_storm);
-		if (G.s_storm.ok && G.s_end.ok && G.t_storm)
-			printf(
-			    "server_storm_cpu_percent %.1f (of one core, storm to all caught up)\n",
-			    100.0 * (G.s_end.cpu_s - G.s_storm.cpu_s) / secs(G.t_storm, G.t_end));
-		print_latency("catchup", &G.s.catchup);
-		print_latency("since_storm", &G.s.storm);
-		return;
-	}
-	if (G.serial) {
-		print_latency("ack", &G.s.ack);
-		printf("deliveries %" PRIu64 "\nsender_copies %" PRIu64 "\ncomplete %" PRIu64 "\n",
-		       G.s.pushes, G.s.self_pushes, G.s.complete);
-		print_latency("delivery", &G.s.push);
-		print_latency("last_delivery", &G.s.last);
-		return;
-	}
-	printf("ack_throughput_per_s %.0f\n", (double)G.s.acked_in_window / o->seconds);
-	print_latency("ack", &G.s.ack);
-	if (o->sc == SC_GROUP) {
-		printf("deliveries %" PRIu64 "\nsender_copies %" PRIu64 "\ncomplete %" PRIu64 "\n",
-		       G.s.pushes, G.s.self_pushes, G.s.complete);
-		printf("delivery_throughput_per_s %.0f\n",
-		       (double)G.s.pushes_in_window / o->seconds);
-		printf("complete_per_s %.0f\n", (double)G.s.complete_in_window / o->seconds);
-		print_latency("delivery", &G.s.push);
-		print_latency("last_delivery", &G.s.last);
-	} else if (o->sc == SC_SEND_PUSH) {
-		printf("pushes %" PRIu64 "\n", G.s.pushes);
-		printf("sender_copies %" PRIu64 "\n", G.s.self_pushes);
-		printf("push_throughput_per_s %.0f\n", (double)G.s.pushes_in_window / o->seconds);
-		print_latency("push", &G.s.push);
-	} else {
-		printf("push_frames %" PRIu64 "\n", G.s.pushes);
-	}
-}
-
-/* ------------------------------------------------------------------- setup */
-
-/*
- * Groups over REST (openim-protocol.md §3.4): create_group by the admin with member 0 as the
- * owner and the next --batch - 1 members, then invite_user_to_group in batches of --batch.
- * The groups are built before anyone connects, so no 1501/1509 tips are pushed.
- */
-static void build_groups(struct lg_rest *r, const char *admin)
-{
-	char gid[ID_MAX], id[ID_MAX], err[256];
-	int code, calls = 0;
-	uint64_t t = uv_hrtime();
-	for (int g = 0; g < G.o.groups; g++) {
-		int base = g * G.o.members, first = LG_MIN(G.o.batch, G.o.members);
-		struct lg_buf b = {0};
-		group_id(g, gid, sizeof(gid));
-		member_name(base, id, sizeof(id), NULL);
-		lg_buf_printf(&b, "{\"ownerUserID\":\"%s\",\"adminUserIDs\":[],\"memberUserIDs\":[",
-			      id);
-		for (int j = 1; j < first; j++) {
-			member_name(base + j, id, sizeof(id), NULL);
-			lg_buf_printf(&b, "%s\"%s\"", j > 1 ? "," : "", id);
-		}
-		lg_buf_printf(&b,
-			      "],\"groupInfo\":{\"groupID\":\"%s\",\"groupName\":\"%s\","
-			      "\"notification\":\"\",\"introduction\":\"\",\"faceURL\":\"\","
-			      "\"ex\":\"\",\"groupType\":2,\"needVerification\":0,"
-			      "\"lookMemberInfo\":0,\"applyMemberFriend\":0}}",
-			      gid, gid);
-		json_t *d =
-		    lg_rest_post(r, "/group/create_group", admin, b.p, &code, err, sizeof(err));
-		if (d == NULL)
-			lg_die("create_group %s: %d %s", gid, code, err);
-		json_decref(d);
-		calls++;
-		for (int j = first; j < G.o.members; j += G.o.batch) {
-			b.len = 0;
-			lg_buf_printf(
-			    &b, "{\"groupID\":\"%s\",\"reason\":\"\",\"invitedUserIDs\":[", gid);
-			for (int i = j; i < G.o.members && i < j + G.o.batch; i++) {
-				member_name(base + i, id, sizeof(id), NULL);
-				lg_buf_printf(&b, "%s\"%s\"", i > j ? "," : "", id);
-			}
-			lg_buf_printf(&b, "]}");
-			d = lg_rest_post(r, "/group/invite_user_to_group", admin, b.p, &code, err,
-					 sizeof(err));
-			if (d == NULL)
-				lg_die("invite_user_to_group %s: %d %s", gid, code, err);
-			json_decref(d);
-			calls++;
-		}
-		free(b.p);
-	}
-	G.build_s = secs(t, uv_hrtime());
-	printf("groups %d\nmembers_per_group %d\nonline_per_group %d\ngroup_build_calls %d\n"
-	       "group_build_s %.3f\n",
-	       G.o.groups, G.o.members, G.o.online, calls, G.build_s);
-	fflush(stdout);
-}
-
-static void setup(void)
-{
-	if (G.o.no_setup) {
-		for (int i = 0; i < G.n; i++)
-			G.c[i].token = strdup("x");
-		return;
-	}
-	struct lg_rest r = {.fd = -1};
-	lg_rest_open(&r, G.o.api_host, G.o.api_port);
-	char *admin = lg_admin_token(&r, G.o.secret);
-	uint64_t t0 = uv_hrtime();
-	int users = G.o.sc == SC_GROUP ? G.o.groups * G.o.members : G.n;
-	lg_register(&r, admin, users, REG_BATCH, G.o.sc == SC_GROUP ? member_name : conn_name,
-		    NULL);
-	printf("users_registered %d\nregister_s %.3f\n", users, secs(t0, uv_hrtime()));
-	fflush(stdout);
-	if (G.o.sc == SC_GROUP) {
-		fprintf(stderr, "loadgen: %d users registered; building groups\n", users);
-		build_groups(&r, admin);
-	}
-	lg_rest_close(&r);
-	uint64_t t = uv_hrtime();
-	char **tokens = calloc((size_t)G.n, sizeof(*tokens));
-	if (tokens == NULL)
-		lg_die("out of memory");
-	lg_tokens(G.o.api_host, G.o.api_port, admin, G.n, conn_name, NULL, tokens, 16, 16);
-	G.token_s = secs(t, uv_hrtime());
-	for (int i = 0; i < G.n; i++)
-		G.c[i].token = tokens[i];
-	free(tokens);
-	free(admin);
-}
-
-static void usage(void)
-{
-	fputs(
-	    "usage: loadgen --scenario S --api HOST:PORT --ws HOST:PORT --secret S [options]\n"
-	    "scenarios:\n"
-	    "  send-ack   1:1 sends in pairs, latency to the 1003 reply\n"
-	    "  send-push  1:1 sends in pairs, latency to the receiver's 2001 push\n"
-	    "  group      --groups G of --members M, --online K of each connected; sends to the\n"
-	    "             groups at --rate R (open loop) or, with --rate 0, --count messages one\n"
-	    "             at a time; deliveries/s and send -> last online delivery\n"
-	    "  idle       --conns N authenticated connections sending a text ping every --ping s\n"
-	    "             for --seconds; server memory per connection and CPU (needs --pid)\n"
-	    "  reconnect  --conns N clients go offline, --senders S send --per-client messages\n"
-	    "             to each, all reconnect at once and catch up with 1001 + 1002\n"
-	    "options: [--conns N] [--seconds T] [--warmup W] [--rate R] [--window W] [--size B]\n"
-	    "         [--seed N] [--sources K] [--prefix P] [--handshakes H] [--pid SERVER_PID]\n"
-	    "         [--groups G] [--members M] [--online K] [--batch B] [--count C] [--ping S]\n"
-	    "         [--per-client P] [--senders S] [--no-setup]\n"
-	    "  --rate R      messages/s offered in total (open loop); 0 = closed loop (window)\n"
-	    "  --window W    outstanding requests per connection with --rate 0 (default 4)\n"
-	    "  --sources K   bind connections to 127.0.0.1..K (default: one per 20,000)\n"
-	    "  --no-setup    no REST calls, dummy tokens (for bench/echo)\n",
-	    stderr);
-	exit(2);
-}
-
-static void parse_opts(int argc, char **argv, struct opts *o)
-{
-	static const struct option lo[] = {{"scenario", 1, 0, 'S'}, {"api", 1, 0, 'a'},
-					   {"ws", 1, 0, 'w'},	    {"secret", 1, 0, 's'},
-					   {"conns", 1, 0, 'c'},    {"seconds", 1, 0, 't'},
-					   {"warmup", 1, 0, 'W'},   {"rate", 1, 0, 'r'},
-					   {"window", 1, 0, 'n'},   {"size", 1, 0, 'z'},
-					   {"seed", 1, 0, 'e'},	    {"sources", 1, 0, 'x'},
-					   {"prefix", 1, 0, 'p'},   {"handshakes", 1, 0, 'H'},
-					   {"pid", 1, 0, 'P'},	    {"groups", 1, 0, 'g'},
-					   {"members", 1, 0, 'm'},  {"online", 1, 0, 'o'},
-					   {"batch", 1, 0, 'b'},    {"count", 1, 0, 'C'},
-					   {"ping", 1, 0, 'i'},	    {"per-client", 1, 0, 'q'},
-					   {"senders", 1, 0, 'd'},  {"no-setup", 0, 0, 'N'},
-					   {"help", 0, 0, 'h'},	    {0, 0, 0, 0}};
-	const char *api = NULL, *ws = NULL, *sc = "send-ack";
-	*o = (struct opts){.conns = 100,
-			   .window = 4,
-			   .size = 64,
-			   .seconds = 10,
-			   .warmup = 1,
-			   .seed = 1,
-			   .prefix = "lg",
-			   .handshakes = 256,
-			   .groups = 1,
-			   .members = 100,
-			   .online = 100,
-			   .batch = 200,
-			   .count = 20,
-			   .ping = 25,
-			   .per_client = 100,
-			   .senders = 20};
-	int ch;
-	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		switch (ch) {
-		case 'S':
-			sc = optarg;
-			break;
-		case 'a':
-			api = optarg;
-			break;
-		case 'w':
-			ws = optarg;
-			break;
-		case 's':
-			o->secret = optarg;
-			break;
-		case 'c':
-			o->conns = atoi(optarg);
-			break;
-		case 't':
-			o->seconds = atof(optarg);
-			break;
-		case 'W':
-			o->warmup = atof(optarg);
-			break;
-		case 'r':
-			o->rate = atof(optarg);
-			break;
-		case 'n':
-			o->window = atoi(optarg);
-			break;
-		case 'z':
-			o->size = atoi(optarg);
-			break;
-		case 'e':
-			o->seed = strtoull(optarg, NULL, 10);
-			break;
-		case 'x':
-			o->sources = atoi(optarg);
-			break;
-		case 'p':
-			o->prefix = optarg;
-			break;
-		case 'H':
-			o->handshakes = atoi(optarg);
-			break;
-		case 'P':
-			o->pid = atoi(optarg);
-			break;
-		case 'g':
-			o->groups = atoi(optarg);
-			break;
-		case 'm':
-			o->members = atoi(optarg);
-			break;
-		case 'o':
-			o->online = atoi(optarg);
-			break;
-		case 'b':
-			o->batch = atoi(optarg);
-			break;
-		case 'C':
-			o->count = atoi(optarg);
-			break;
-		case 'i':
-			o->ping = atof(optarg);
-			break;
-		case 'q':
-			o->per_client = atoi(optarg);
-			break;
-		case 'd':
-			o->senders = atoi(optarg);
-			break;
-		case 'N':
-			o->no_setup = true;
-			break;
-		default:
-			usage();
-		}
-	}
-	if (api == NULL || ws == NULL || (o->secret == NULL && !o->no_setup) || optind != argc)
-		usage();
-	o->sc = SC_SEND_ACK;
-	while (o->sc <= SC_RECONNECT && strcmp(sc, sc_names[o->sc]) != 0)
-		o->sc++;
-	if (o->sc > SC_RECONNECT)
-		lg_die("unknown --scenario %s", sc);
-	parse_addr(api, o->api_host, sizeof(o->api_host), &o->api_port);
-	parse_addr(ws, o->ws_host, sizeof(o->ws_host), &o->ws_port);
-	if ((o->sc == SC_SEND_ACK || o->sc == SC_SEND_PUSH) && (o->conns < 2 || o->conns % 2 != 0))
-		lg_die("--conns must be even and >= 2 (connections send to each other in pairs)");
-	if (o->sc == SC_GROUP && (o->groups < 1 || o->members < 2 || o->online < 2 ||
-				  o->online > o->members || o->batch < 2 || o->count < 1))
-		lg_die("--groups >= 1, 2 <= --online <= --members, --batch >= 2, --count >= 1");
-	if (o->sc == SC_RECONNECT && (o->conns < 1 || o->senders < 1 || o->per_client < 1))
-		lg_die("--conns, --senders and --per-client must be >= 1");
-	if (o->size < 0 || o->size > TEXT_POOL)
-		lg_die("--size must be 0..%d", TEXT_POOL);
-	if (o->seconds <= 0 || o->warmup < 0 || o->rate < 0 || o->window < 1 || o->handshakes < 1 ||
-	    o->ping <= 0)
-		lg_die("bad --seconds, --warmup, --rate, --window, --handshakes or --ping");
-	if (o->sources <= 0)
-		o->sources = (o->conns + PER_SOURCE - 1) / PER_SOURCE;
-	if (o->sources > 254)
-		lg_die("--sources must be <= 254");
-}
-
 int main(int argc, char **argv)
 {
-	parse_opts(argc, argv, &G.o);
+	lg_parse_opts(argc, argv, &G.o);
 	rng_state = G.o.seed;
 	signal(SIGPIPE, SIG_IGN);
 	switch (G.o.sc) {
@@ -1560,15 +1082,15 @@ int main(int argc, char **argv)
 		c->idx = i;
 		if (G.o.sc == SC_GROUP) {
 			c->group = i / G.o.online;
-			member_name(c->group * G.o.members + i % G.o.online, c->user,
-				    sizeof(c->user), NULL);
+			lg_member_name(c->group * G.o.members + i % G.o.online, c->user,
+				       sizeof(c->user), NULL);
 		} else if (G.o.sc == SC_RECONNECT && i >= G.o.conns) {
 			snprintf(c->user, sizeof(c->user), "%s-s%d", G.o.prefix, i - G.o.conns);
 		} else {
 			snprintf(c->user, sizeof(c->user), "%s-%d", G.o.prefix, i);
 		}
 	}
-	setup();
+	lg_setup();
 
 	G.loop = uv_default_loop();
 	uv_timer_init(G.loop, &G.tick);
@@ -1579,7 +1101,7 @@ int main(int argc, char **argv)
 	uv_run(G.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(G.loop) != 0)
 		lg_die("handles left open");
-	report();
+	lg_report();
 	for (int i = 0; i < G.n; i++) {
 		wslay_event_context_free(G.c[i].ws);
 		free(G.c[i].token);
