@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The side-by-side benchmark suite in one command (never a test; about 8 minutes on 2 cores):
+# The side-by-side benchmark suite in one command (never a test; 5-8 minutes on 2 cores):
 # physical limits, imlog's REST and messaging, group fan-out and the 100,000-member group, idle
 # connections, the reconnect storm, then NATS JetStream and etcd, and a table of the figures
 # with ratios (bench/suite.py).  Every part is also a command of its own; the raw outputs stay
@@ -38,4 +38,8 @@ part reconnect bench/reconnect.sh 10000 100
 part peers bench/peers.sh all "$secs"
 echo "suite: done in $(($(date +%s) - start)) s; raw outputs in $out" >&2
 echo
-python3 bench/suite.py "$out" | tee "$out/table.md"
+{
+	sed 's/^/    /' "$out/machine.txt"
+	echo
+	python3 bench/suite.py "$out"
+} | tee "$out/table.md"
