@@ -1,6 +1,13 @@
 # bench/lib.sh - shared by the benchmark scripts (sourced): start a one-node imlog on loopback,
 # sample a process, print the load conditions.  Never used by the tests.
 
+# A signal (^C, a closed pipe such as `| head`) ends the script through its EXIT trap, which
+# stops the servers it started; by default bash would die without running it.
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 141' PIPE
+trap 'exit 143' TERM
+
 # imlog_start DIR BUILD: starts one node with its data in DIR/data on random loopback ports;
 # sets imlog_pid, api_port, ws_port, secret.  The caller stops it with imlog_stop.
 imlog_start() {
