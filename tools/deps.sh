@@ -9,6 +9,10 @@ if [ "${1:-}" = "--test" ]; then
 	# tests/sdk-go: Go (preinstalled, not Debian's 1.19) builds it, with cgo (gcc) for sqlite.
 	command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || echo "deps: no go; test_sdk_go will skip" >&2
 fi
+if [ "${1:-}" = "--bench" ]; then
+	# bench/: wrk, perf, and the peers run side by side (NATS JetStream with its C client, etcd).
+	pkgs+=(wrk linux-perf nats-server libnats-dev etcd-server etcd-client)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
