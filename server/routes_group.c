@@ -64,6 +64,10 @@ static bool require_member(struct api_req *r, struct eng_rtxn *rt, struct im_str
 
 /* ---------------------------------------------------------------- create */
 
+static bool ids_distinct(struct api_req *r, const struct im_str *ids, size_t n);
+
+#define GRP_TIPS_MEMBERS 100 /* members listed in the 1501 tips */
+
 struct create_state {
 	char group_id[32];
 	struct msg_notif_bufs nb[2];
@@ -151,25 +155,24 @@ static void create_group(struct api_req *r)
 	}
 	r->state = st;
 	int64_t now = r->s->now_ms();
-	bool ok = true;
 	size_t n = 0;
 	/* The owner first, then admins, then members; a repeated id is an error (§3.4). */
-	list[n++] = (struct eng_member){.user_id = owner, .role_level = 100};
-	for (size_t i = 0; ok && i < n_admins; i++) {
-		if (im_str_eq(admins[i], owner) || grp_id_list_has(admins, i, admins[i]))
-			ok = false;
-		list[n++] = (struct eng_member){.user_id = admins[i], .role_level = 60};
-	}
-	for (size_t i = 0; ok && i < n_members; i++) {
-		if (im_str_eq(members[i], owner) || grp_id_list_has(admins, n_admins, members[i]) ||
-		    grp_id_list_has(members, i, members[i]))
-			ok = false;
-		list[n++] = (struct eng_member){.user_id = members[i], .role_level = 20};
-	}
-	if (!ok) {
-		api_fail(r, OI_ARGS, "group member repeated");
+	list[n++] = (struct eng_member){.user_id = owner, .role_level = GRP_OWNER};
+	for (size_t i = 0; i < n_admins; i++)
+		list[n++] = (struct eng_member){.user_id = admins[i], .role_level = GRP_ADMIN};
+	for (size_t i = 0; i < n_members; i++)
+		list[n++] = (struct eng_member){.user_id = members[i], .role_level = GRP_MEMBER};
+	struct im_str *all = im_malloc(n * sizeof(*all));
+	if (all == NULL) {
+		api_fail_im(r, -ENOMEM, "create group");
 		goto out;
 	}
+	for (size_t i = 0; i < n; i++)
+		all[i] = list[i].user_id;
+	bool distinct = ids_distinct(r, all, n);
+	im_free(all);
+	if (!distinct)
+		goto out;
 	if (g.group_id.n == 0) {
 		/* OpenIM generates a decimal id; ours is random and checked below. */
 		uint64_t rnd = 0;
@@ -217,7 +220,10 @@ static void create_group(struct api_req *r)
 	struct im_str op_user = im_str_c(r->who.user_id);
 	json_t *member_list = json_array(), *op_json = NULL;
 	for (size_t i = 0; i < n; i++) {
-		json_array_append_new(member_list, api_member_json(&list[i]));
+		/* The first GRP_TIPS_MEMBERS only: the tips must fit one message (ENG_MSG_MAX);
+		 * the SDKs take the members from the member log, not from this list. */
+		if (i < GRP_TIPS_MEMBERS)
+			json_array_append_new(member_list, api_member_json(&list[i]));
 		if (im_str_eq(list[i].user_id, op_user))
 			op_json = api_member_json(&list[i]);
 	}
@@ -453,7 +459,7 @@ size_t grp_managers(struct eng_rtxn *rt, struct im_str gid, struct im_str *out, 
  */
 static void change_propose(struct api_req *r, struct eng_rtxn *rt, struct eng_group *g,
 			   int64_t delta, int32_t ct, struct im_str sender, const char *list_key,
-			   json_t *list, json_t *op_json, struct eng_cmd *cmd)
+			   json_t *list, json_t *op_json, struct eng_cmd *cmd, api_done done)
 {
 	struct grp_notes *gn = grp_notes_new();
 	struct sync_vlog v;
@@ -479,7 +485,137 @@ static void change_propose(struct api_req *r, struct eng_rtxn *rt, struct eng_gr
 	}
 	json_decref(list);
 	json_decref(op_json);
-	grp_notes_propose(r, gn, rv, cmd, grp_change_done);
+	grp_notes_propose(r, gn, rv, cmd, done);
+}
+
+/*
+ * Invitations and kicks of many users go as consecutive commands of at most
+ * GRP_BATCH users (OpenIM adds invited members in batches of 50), each with
+ * its own tips and member-log version, so every notification fits a message
+ * and names exactly the users its command changed.  The answer comes after
+ * the last batch; a batch that fails stops the run and is answered (the
+ * batches before it stay applied, as in OpenIM).
+ */
+#define GRP_BATCH 50
+
+struct batch {
+	int32_t ct; /* 1509 invite, 1508 kick */
+	struct im_str gid;
+	size_t n, next;
+	struct im_str ids[]; /* views into the request body */
+};
+
+static void batch_step(struct api_req *r);
+
+static void batch_done(struct api_req *r, int status, const struct eng_result *res)
+{
+	struct batch *b = r->state;
+	if (res->code != 0) {
+		grp_change_done(r, status, res);
+		return;
+	}
+	b->next += IM_MIN((size_t)GRP_BATCH, b->n - b->next);
+	if (b->next < b->n)
+		batch_step(r);
+	else
+		api_reply(r, NULL);
+}
+
+static void batch_step(struct api_req *r)
+{
+	struct batch *b = r->state;
+	size_t k = IM_MIN((size_t)GRP_BATCH, b->n - b->next);
+	struct im_str *ids = b->ids + b->next;
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	if (rt == NULL || !grp_live(r, rt, b->gid, &g))
+		return;
+	struct im_str op = im_str_c(r->who.user_id);
+	struct eng_cmd cmd = {.now_ms = r->s->now_ms()};
+	struct eng_member list[GRP_BATCH];
+	json_t *arr = json_array();
+	for (size_t i = 0; i < k; i++) {
+		if (b->ct == 1509) {
+			list[i] = (struct eng_member){.group_id = b->gid,
+						      .user_id = ids[i],
+						      .role_level = GRP_MEMBER,
+						      .join_time = cmd.now_ms,
+						      .join_source = 2,
+						      .operator_user_id = op,
+						      .inviter_user_id = op};
+		} else if (eng_member_get(rt, b->gid, ids[i], &list[i]) != 0) {
+			json_decref(arr);
+			api_fail(r, OI_RECORD_NOT_FOUND, "userID %.*s not in group", (int)ids[i].n,
+				 ids[i].p);
+			return;
+		}
+		json_array_append_new(arr, api_member_json(&list[i]));
+	}
+	if (b->ct == 1509) {
+		cmd.type = ENG_CMD_GROUP_MEMBERS_ADD;
+		cmd.m.group_members_add.group_id = b->gid;
+		cmd.m.group_members_add.n_members = (uint32_t)k;
+		cmd.m.group_members_add.members = list;
+		cmd.m.group_members_add.hide_history = !r->s->cfg->history_for_new_members;
+		change_propose(r, rt, &g, (int64_t)k, 1509, op, "invitedUserList", arr,
+			       grp_op_json(rt, b->gid, op), &cmd, batch_done);
+	} else {
+		cmd.type = ENG_CMD_GROUP_MEMBERS_REMOVE;
+		cmd.m.group_members_remove.group_id = b->gid;
+		cmd.m.group_members_remove.n_users = (uint32_t)k;
+		cmd.m.group_members_remove.user_ids = ids;
+		cmd.m.group_members_remove.reason = ENG_GROUP_KICK;
+		change_propose(r, rt, &g, -(int64_t)k, 1508, op, "kickedUserList", arr,
+			       grp_op_json(rt, b->gid, op), &cmd, batch_done);
+	}
+}
+
+/* Starts the batches of a checked invitation or kick (ids: n of them). */
+static void batch_start(struct api_req *r, int32_t ct, struct im_str gid, const struct im_str *ids,
+			size_t n)
+{
+	struct batch *b = im_malloc(sizeof(*b) + n * sizeof(b->ids[0]));
+	if (b == NULL) {
+		api_fail_im(r, -ENOMEM, "group change");
+		return;
+	}
+	*b = (struct batch){.ct = ct, .gid = gid, .n = n};
+	memcpy(b->ids, ids, n * sizeof(ids[0]));
+	r->state = b;
+	batch_step(r); /* the first on the snapshot the checks used, the others on fresh ones */
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	const struct im_str *x = a, *y = b;
+	int c = memcmp(x->p, y->p, IM_MIN(x->n, y->n));
+	return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+/* An id listed twice in ids (n of them), or NULL: O(n log n). */
+static const struct im_str *repeated_id(const struct im_str *ids, size_t n, struct im_str *tmp)
+{
+	memcpy(tmp, ids, n * sizeof(*ids));
+	qsort(tmp, n, sizeof(*tmp), cmp_str);
+	for (size_t i = 1; i < n; i++)
+		if (im_str_eq(tmp[i - 1], tmp[i]))
+			return &tmp[i];
+	return NULL;
+}
+
+/* 1001 when ids repeats one; false after answering. */
+static bool ids_distinct(struct api_req *r, const struct im_str *ids, size_t n)
+{
+	struct im_str *tmp = im_malloc((n ? n : 1) * sizeof(*tmp));
+	if (tmp == NULL) {
+		api_fail_im(r, -ENOMEM, "ids");
+		return false;
+	}
+	const struct im_str *d = repeated_id(ids, n, tmp);
+	if (d != NULL)
+		api_fail(r, OI_ARGS, "userID %.*s repeated", (int)d->n, d->p);
+	im_free(tmp);
+	return d == NULL;
 }
 
 static void invite_user_to_group(struct api_req *r)
@@ -489,7 +625,6 @@ static void invite_user_to_group(struct api_req *r)
 	if (!api_str(r, r->body, "groupID", &gid) ||
 	    !api_strs(r, r->body, "invitedUserIDs", &ids, &n))
 		return;
-	struct eng_member *list = NULL;
 	struct eng_rtxn *rt = api_read(r);
 	struct eng_group g;
 	if (rt == NULL || !grp_live(r, rt, gid, &g) || !require_member(r, rt, gid, &g))
@@ -498,57 +633,28 @@ static void invite_user_to_group(struct api_req *r)
 		api_fail(r, OI_ARGS, "invitedUserIDs: 1..%d ids", ENG_MEMBERS_MAX);
 		goto out;
 	}
-	if ((list = im_calloc(n, sizeof(*list))) == NULL) {
-		api_fail_im(r, -ENOMEM, "invite");
+	if (!ids_distinct(r, ids, n))
 		goto out;
-	}
-	struct im_str op = im_str_c(r->who.user_id);
-	int64_t now = r->s->now_ms();
-	bool need_approval = g.need_verification == 1 && grp_role(r, rt, gid, NULL) < GRP_ADMIN;
-	json_t *arr = json_array();
 	for (size_t i = 0; i < n; i++) {
 		struct eng_user u;
 		struct eng_member m;
-		if (grp_id_list_has(ids, i, ids[i])) {
-			json_decref(arr);
-			api_fail(r, OI_ARGS, "userID %.*s repeated", (int)ids[i].n, ids[i].p);
-			goto out;
-		}
 		if (eng_user_get(rt, ids[i], &u) != 0) {
-			json_decref(arr);
 			api_fail(r, OI_USER_NOT_FOUND, "userID %.*s not found", (int)ids[i].n,
 				 ids[i].p);
 			goto out;
 		}
 		if (eng_member_get(rt, gid, ids[i], &m) == 0) {
-			json_decref(arr);
 			api_fail(r, OI_ARGS, "user in group %.*s", (int)ids[i].n, ids[i].p);
 			goto out;
 		}
-		list[i] = (struct eng_member){.group_id = gid,
-					      .user_id = ids[i],
-					      .role_level = 20,
-					      .join_time = now,
-					      .join_source = 2,
-					      .operator_user_id = op,
-					      .inviter_user_id = op};
-		json_array_append_new(arr, api_member_json(&list[i]));
 	}
-	if (need_approval) {
+	if (g.need_verification == 1 && grp_role(r, rt, gid, NULL) < GRP_ADMIN) {
 		/* needVerification 1: an ordinary member's invitations wait for approval. */
-		json_decref(arr);
 		grp_invite_requests(r, rt, &g, ids, n);
 		goto out;
 	}
-	struct eng_cmd cmd = {.type = ENG_CMD_GROUP_MEMBERS_ADD, .now_ms = now};
-	cmd.m.group_members_add.group_id = gid;
-	cmd.m.group_members_add.n_members = (uint32_t)n;
-	cmd.m.group_members_add.members = list;
-	cmd.m.group_members_add.hide_history = !r->s->cfg->history_for_new_members;
-	change_propose(r, rt, &g, (int64_t)n, 1509, op, "invitedUserList", arr,
-		       grp_op_json(rt, gid, op), &cmd);
+	batch_start(r, 1509, gid, ids, n);
 out:
-	im_free(list);
 	im_free(ids);
 }
 
@@ -568,44 +674,33 @@ static void kick_group(struct api_req *r)
 		goto out;
 	}
 	struct im_str op = im_str_c(r->who.user_id);
-	struct eng_member me;
-	int32_t my_role = r->who.admin				  ? 1000
-			  : eng_member_get(rt, gid, op, &me) == 0 ? me.role_level
-								  : 0;
-	if (my_role < 60) {
+	int32_t my_role = grp_role(r, rt, gid, NULL);
+	if (my_role < GRP_ADMIN) {
 		api_fail(r, OI_NO_PERMISSION, "only the owner or an admin may kick");
 		goto out;
 	}
-	json_t *arr = json_array();
+	if (!ids_distinct(r, ids, n))
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct eng_member m;
-		if (grp_id_list_has(ids, i, ids[i]) || im_str_eq(ids[i], op)) {
-			json_decref(arr);
-			api_fail(r, OI_ARGS, "userID %.*s repeated or self", (int)ids[i].n,
+		if (im_str_eq(ids[i], op)) {
+			api_fail(r, OI_ARGS, "userID %.*s is the operator", (int)ids[i].n,
 				 ids[i].p);
 			goto out;
 		}
 		if (eng_member_get(rt, gid, ids[i], &m) != 0) {
-			json_decref(arr);
 			api_fail(r, OI_RECORD_NOT_FOUND, "userID %.*s not in group", (int)ids[i].n,
 				 ids[i].p);
 			goto out;
 		}
 		/* The owner never leaves; an admin kicks ordinary members only. */
-		if (m.role_level == 100 || (my_role == 60 && m.role_level >= 60)) {
-			json_decref(arr);
+		if (m.role_level == GRP_OWNER ||
+		    (my_role == GRP_ADMIN && m.role_level >= GRP_ADMIN)) {
 			api_fail(r, OI_NO_PERMISSION, "cannot kick %.*s", (int)ids[i].n, ids[i].p);
 			goto out;
 		}
-		json_array_append_new(arr, api_member_json(&m));
 	}
-	struct eng_cmd cmd = {.type = ENG_CMD_GROUP_MEMBERS_REMOVE, .now_ms = r->s->now_ms()};
-	cmd.m.group_members_remove.group_id = gid;
-	cmd.m.group_members_remove.n_users = (uint32_t)n;
-	cmd.m.group_members_remove.user_ids = ids;
-	cmd.m.group_members_remove.reason = ENG_GROUP_KICK;
-	change_propose(r, rt, &g, -(int64_t)n, 1508, op, "kickedUserList", arr,
-		       grp_op_json(rt, gid, op), &cmd);
+	batch_start(r, 1508, gid, ids, n);
 out:
 	im_free(ids);
 }
@@ -638,7 +733,7 @@ static void quit_group(struct api_req *r)
 	cmd.m.group_members_remove.n_users = 1;
 	cmd.m.group_members_remove.user_ids = &uid;
 	cmd.m.group_members_remove.reason = ENG_GROUP_QUIT;
-	change_propose(r, rt, &g, -1, 1504, uid, NULL, arr, NULL, &cmd);
+	change_propose(r, rt, &g, -1, 1504, uid, NULL, arr, NULL, &cmd, grp_change_done);
 }
 
 /* ---------------------------------------------------------------- reads */

@@ -269,6 +269,42 @@ class GroupManageTest(GroupBase):
         self.assertEqual(found["groups"][0]["groupInfo"]["groupID"], "s5")
 
 
+class LargeChangesTest(GroupBase):
+    """create_group with 300 members (the 1501 tips list the first 100 so they fit one message),
+    an invitation of 120 users (three commands of at most 50, each with its own 1509 and log
+    version: OpenIM's batches) and a kick of 120."""
+    users = ("lo", "lw")
+
+    def test_batches(self):
+        many = ["lu%03d" % i for i in range(420)]
+        self.assertCode(self.srv.register(self.admin, many), 0)
+        self.create("l1", "lo", many[:300])
+        self.assertEqual(self.info("l1")["memberCount"], 301)
+        vid, v0 = self.versions("l1")
+
+        async def body(cs):
+            self.ok("invite_user_to_group", {"groupID": "l1", "invitedUserIDs": many[300:] + ["lw"]}, "lo")
+            sizes, versions = [], []
+            while sum(sizes) < 121:
+                _, _, m = await next_push(cs["lw"] if sum(sizes) >= 100 else cs["lo"], {1509})
+                if m["seq"] == 0:  # the online copies only (the stored ones repeat them)
+                    t = tips(m)
+                    sizes.append(len(t["invitedUserList"]))
+                    versions.append(t["groupMemberVersion"])
+            self.assertEqual(sizes, [50, 50, 21])
+            self.assertEqual(versions, [v0 + 1, v0 + 2, v0 + 3])
+        self.run_ws(("lo", "lw"), body)
+        self.assertEqual(self.info("l1")["memberCount"], 422)
+        self.assertEqual(self.versions("l1"), (vid, v0 + 3))
+        # A repeated id is refused before anything is applied.
+        self.assertCode(self.post("invite_user_to_group", {"groupID": "l1", "invitedUserIDs": ["lw", "lw"]}, "lo"),
+                        1001)
+        self.ok("kick_group", {"groupID": "l1", "kickedUserIDs": many[:120], "reason": ""}, "lo")
+        self.assertEqual(self.info("l1")["memberCount"], 302)
+        self.assertEqual(self.versions("l1"), (vid, v0 + 6))
+        self.assertEqual(set(self.members("l1")) & set(many[:120]), set())
+
+
 class JoinRequestTest(GroupBase):
     users = ("jo", "ja", "jb", "jc", "jd", "je", "jf")
 
