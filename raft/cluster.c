@@ -431,8 +431,11 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 		snprintf(err, errlen, "raft_init: %s", raft_errmsg(&c->raft));
 		goto err_after_io;
 	}
-	raft_set_snapshot_threshold(&c->raft, o->snapshot_threshold ? o->snapshot_threshold : 8192);
-	raft_set_snapshot_trailing(&c->raft, o->snapshot_trailing ? o->snapshot_trailing : 2048);
+	c->fs.threshold_max = o->snapshot_threshold ? o->snapshot_threshold : 8192;
+	c->fs.trailing_max = o->snapshot_trailing ? o->snapshot_trailing : 2048;
+	c->fs.log_budget = o->log_mem_budget;
+	raft_set_snapshot_threshold(&c->raft, c->fs.threshold_max);
+	raft_set_snapshot_trailing(&c->raft, c->fs.trailing_max);
 	unsigned et = o->election_timeout_ms ? o->election_timeout_ms : 1000;
 	raft_set_election_timeout(&c->raft, et);
 	raft_set_heartbeat_timeout(&c->raft, et / 10 ? et / 10 : 1);

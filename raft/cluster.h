@@ -54,6 +54,7 @@ struct clu_opts {
 	struct eng *eng;	      /* the state machine; not owned */
 	unsigned snapshot_threshold;  /* entries between snapshots (default 8192) */
 	unsigned snapshot_trailing;   /* entries kept after a snapshot (default 2048) */
+	uint64_t log_mem_budget;      /* bytes of log raft may hold in memory (0: unbounded) */
 	size_t segment_size;	      /* raft_uv open segment size (default: library's) */
 	/*
 	 * Called after each engine commit for every event of the entries applied

@@ -26,7 +26,17 @@ struct clu_fsm {
 	/* Called after each entry eng_apply() applied (not skipped), with its bytes and result. */
 	void (*applied)(void *arg, uint64_t index, const void *cmd, size_t len,
 			const struct eng_result *res);
-	uint64_t snapshot_index;    /* last marker taken or restored */
+	uint64_t snapshot_index; /* last marker taken or restored */
+	/*
+	 * Raft keeps the entries since the last snapshot in memory, and 0.15
+	 * counts them, not their bytes: the thresholds are scaled down from
+	 * these maxima so that (threshold + trailing) x the mean entry size
+	 * stays near log_budget bytes (0: no scaling).  promise 7.
+	 */
+	uint64_t log_budget;
+	unsigned threshold_max, trailing_max;
+	uint64_t mean_len; /* running mean of the entry sizes (bytes x 16) */
+	unsigned since_tune;
 	struct eng_result last_res; /* result of the entry being applied */
 };
 

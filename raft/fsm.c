@@ -16,6 +16,33 @@
 
 #define SNAP_MAGIC 0x494d534e41503031ull /* "IMSNAP01" */
 
+/* Scales the snapshot thresholds to the entries' sizes (struct clu_fsm.log_budget). */
+static void tune_thresholds(struct clu_fsm *c, size_t len)
+{
+	if (c->log_budget == 0 || c->raft == NULL)
+		return;
+	/* mean_len is 16 x an exponential mean over about 64 entries. */
+	c->mean_len = c->mean_len ? c->mean_len - c->mean_len / 64 + (uint64_t)len * 16 / 64
+				  : (uint64_t)len * 16;
+	if (++c->since_tune < 64)
+		return;
+	c->since_tune = 0;
+	uint64_t mean = c->mean_len / 16 + 1;
+	uint64_t total = c->log_budget / mean; /* entries the budget holds */
+	uint64_t maxsum = (uint64_t)c->threshold_max + c->trailing_max;
+	uint64_t thr = c->threshold_max, tr = c->trailing_max;
+	if (total < maxsum) {
+		thr = total * c->threshold_max / maxsum;
+		tr = total * c->trailing_max / maxsum;
+	}
+	if (thr < 16)
+		thr = 16;
+	if (tr < 4)
+		tr = 4;
+	raft_set_snapshot_threshold(c->raft, (unsigned)thr);
+	raft_set_snapshot_trailing(c->raft, (unsigned)tr);
+}
+
 static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	struct clu_fsm *c = fsm->data;
@@ -32,6 +59,7 @@ static int fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void *
 	}
 	if (c->applied && !c->last_res.skipped)
 		c->applied(c->install_arg, index, buf->base, len, &c->last_res);
+	tune_thresholds(c, buf->len);
 	*result = &c->last_res;
 	return 0;
 }

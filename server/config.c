@@ -56,6 +56,8 @@ static const struct cfg_entry table[] = {
       "largest LMDB map (MiB); then writes are refused"),
     I("snapshot_threshold", NULL, snapshot_threshold, "8192", 16, 1 << 30,
       "Raft entries between snapshots"),
+    I("raft_log_mem_mb", NULL, raft_log_mem_mb, "64", 1, 1 << 20,
+      "log bytes Raft keeps in memory (MiB): snapshots come sooner for large entries"),
     I("raft_segment_kb", NULL, raft_segment_kb, "8192", 64, 1 << 20,
       "Raft open segment size (KiB)"),
     I("snapshot_trailing", NULL, snapshot_trailing, "2048", 1, 1 << 30,

@@ -33,6 +33,7 @@ struct cfg {
 	int64_t map_max_mb;
 	int64_t snapshot_threshold;
 	int64_t raft_segment_kb;
+	int64_t raft_log_mem_mb; /* Raft's in-memory log budget; scales the snapshot thresholds */
 	int64_t snapshot_trailing;
 	int64_t election_timeout_ms;
 	int64_t forward_timeout_ms;

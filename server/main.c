@@ -487,6 +487,7 @@ static int cmd_serve(int argc, char **argv)
 			      .eng = a.eng,
 			      .snapshot_threshold = (unsigned)a.cfg.snapshot_threshold,
 			      .snapshot_trailing = (unsigned)a.cfg.snapshot_trailing,
+			      .log_mem_budget = (uint64_t)a.cfg.raft_log_mem_mb << 20,
 			      .segment_size = (size_t)a.cfg.raft_segment_kb << 10,
 			      .on_ready = on_ready,
 			      .on_event = on_event,
