@@ -36,6 +36,7 @@ part group bench/group.sh all "$secs"
 HOLD=30 part idle bench/idle.sh 10000 19000
 part reconnect bench/reconnect.sh 10000 100
 part peers bench/peers.sh all "$secs"
+part cluster bench/cluster.sh "$secs" 100
 echo "suite: done in $(($(date +%s) - start)) s; raw outputs in $out" >&2
 echo
 {

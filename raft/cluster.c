@@ -60,6 +60,7 @@ struct clu {
 	int handles_open;
 	void (*on_ready)(struct clu *c, void *arg);
 	eng_event_cb on_event;
+	void (*on_answered)(void *arg);
 	void *arg;
 	void (*close_cb)(void *arg);
 	void *close_arg;
@@ -184,6 +185,8 @@ static void check_cb(uv_check_t *h)
 		w->cb(w, w->index > applied ? IM_ESHUTDOWN : 0);
 	}
 	/* Pushes after answers: the ack of a send precedes its push (§4.5). */
+	if (c->on_answered)
+		c->on_answered(c->arg);
 	eng_events_drain(c->fs.eng, c->on_event ? c->on_event : ignore_event, c->arg);
 }
 
@@ -402,6 +405,7 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	c->id = o->id ? o->id : 1;
 	c->on_ready = o->on_ready;
 	c->on_event = o->on_event;
+	c->on_answered = o->on_answered;
 	c->install = o->install;
 	c->arg = o->arg;
 	snprintf(c->addr, sizeof(c->addr), "%s", o->addr);

@@ -62,6 +62,8 @@ struct clu_opts {
 	 * answer always leaves before the push of the same message (§4.5).
 	 */
 	eng_event_cb on_event;
+	/* Called after the answers of a commit and before its events (may be NULL). */
+	void (*on_answered)(void *arg);
 	/*
 	 * Called once when this node can serve: it leads and has applied its
 	 * whole log, or it follows a known leader and has applied everything it

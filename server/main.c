@@ -14,6 +14,7 @@
 #include "config.h"
 #include "engine.h"
 #include "gateway.h"
+#include "ws.h"
 #include "http.h"
 #include "msg.h"
 
@@ -121,6 +122,13 @@ static void on_event(const struct eng_event *ev, void *arg)
 {
 	struct app *a = arg;
 	msg_on_event(ev, &a->srv);
+}
+
+/* The answers of a commit leave before its pushes are built (a large group's fan-out). */
+static void on_answered(void *arg)
+{
+	IM_UNUSED(arg);
+	ws_flush_queued();
 }
 
 static void on_clu_closed(void *arg)
@@ -491,6 +499,7 @@ static int cmd_serve(int argc, char **argv)
 			      .segment_size = (size_t)a.cfg.raft_segment_kb << 10,
 			      .on_ready = on_ready,
 			      .on_event = on_event,
+			      .on_answered = on_answered,
 			      .install = install_engine,
 			      .arg = &a};
 	if (a.cfg.n_members > 0) {

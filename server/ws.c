@@ -79,6 +79,7 @@ struct ws_conn {
 	unsigned pending;     /* frames libuv holds unwritten (invariant 6) */
 	struct ws_buf **outq; /* data frames waiting for the prepare handle (invariant 7) */
 	unsigned outq_n, outq_cap;
+	struct ws_conn *qnext, *qprev; /* in `queued` while outq_n > 0 */
 	uint64_t deadline, next_ping, close_deadline;
 	const uint8_t *in;
 	size_t in_len;
@@ -252,9 +253,34 @@ static int write_buf(struct ws_conn *c, struct ws_buf *b)
 	return write_bufs(c, &b, 1);
 }
 
+/* The connections with frames in outq (loop thread only, like everything here). */
+static struct ws_conn *queued;
+
+static void queued_add(struct ws_conn *c)
+{
+	c->qprev = NULL;
+	c->qnext = queued;
+	if (queued)
+		queued->qprev = c;
+	queued = c;
+}
+
+static void queued_del(struct ws_conn *c)
+{
+	if (c->qprev)
+		c->qprev->qnext = c->qnext;
+	else if (queued == c)
+		queued = c->qnext;
+	if (c->qnext)
+		c->qnext->qprev = c->qprev;
+	c->qnext = c->qprev = NULL;
+}
+
 /* Drops the frames waiting in outq (their references). */
 static void outq_drop(struct ws_conn *c)
 {
+	if (c->outq_n)
+		queued_del(c);
 	for (unsigned i = 0; i < c->outq_n; i++)
 		ws_buf_unref(c->outq[i]);
 	c->outq_n = 0;
@@ -267,6 +293,7 @@ static void outq_write(struct ws_conn *c)
 		return;
 	if (c->tcp)
 		uv_prepare_stop(&c->prep);
+	queued_del(c);
 	unsigned n = c->outq_n;
 	c->outq_n = 0;
 	(void)write_bufs(c, c->outq, n); /* aborts the connection on failure */
@@ -277,6 +304,12 @@ static void outq_write(struct ws_conn *c)
 static void on_prepare(uv_prepare_t *p)
 {
 	outq_write(p->data);
+}
+
+void ws_flush_queued(void)
+{
+	while (queued)
+		outq_write(queued); /* takes it off the list first */
 }
 
 int ws_conn_send(struct ws_conn *c, struct ws_buf *b)
@@ -301,9 +334,10 @@ int ws_conn_send(struct ws_conn *c, struct ws_buf *b)
 	}
 	ws_buf_ref(b);
 	c->outq[c->outq_n++] = b;
-	if (c->outq_n == 1)
+	if (c->outq_n == 1) {
 		uv_prepare_start(&c->prep, on_prepare);
-	else if (c->outq_n == WS_OUTQ_MAX)
+		queued_add(c);
+	} else if (c->outq_n == WS_OUTQ_MAX)
 		outq_write(c); /* a burst: write now, keep coalescing after it */
 	return c->state == ST_OPEN ? 0 : IM_ESHUTDOWN;
 }

@@ -108,6 +108,14 @@ void ws_conn_start(struct ws_conn *c);
  */
 int ws_conn_send(struct ws_conn *c, struct ws_buf *b);
 
+/*
+ * Writes now the data frames every connection holds for coalescing (they
+ * would leave at the next loop iteration's prepare phase).  The server calls
+ * it between the answers and the pushes of a commit, so an answer is not held
+ * back behind a large fan-out.  Loop thread only.
+ */
+void ws_flush_queued(void);
+
 /* Builds a text frame and sends it (same returns, or -ENOMEM). */
 int ws_conn_send_text(struct ws_conn *c, const char *text, size_t len);
 
