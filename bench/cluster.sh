@@ -23,6 +23,8 @@ work=$(mktemp -d /tmp/imlog-cluster-bench-XXXXXX)
 pids=()
 cleanup() {
 	for p in "${pids[@]}" ${imlog_pid:-}; do kill "$p" 2>/dev/null || true; done
+	# the nodes the Python parts restarted are not children of this shell
+	pkill -f -- "--data-dir $work/" 2>/dev/null || true
 	wait 2>/dev/null || true
 	rm -rf "$work"
 }
