@@ -26,13 +26,44 @@ int eng__reject(struct eng_result *res, int code, const char *fmt, ...)
 #define reject eng__reject
 #define ID_FMT ENG__ID_FMT
 #define ID_ARG ENG__ID_ARG
+#define put    eng__put
 
-static int put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
-	       const void *v, size_t vn, unsigned int flags, const char *what)
+int eng__put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
+	     const void *v, size_t vn, unsigned int flags, const char *what)
 {
 	MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
 	int rc = mdb_put(txn, e->dbi[t], &key, &val, flags);
 	return rc ? eng__from_mdb(e, rc, what) : 0;
+}
+
+int eng__get(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn, MDB_val *val,
+	     const char *what)
+{
+	MDB_val key = {kn, (void *)k};
+	int rc = mdb_get(txn, e->dbi[t], &key, val);
+	if (rc == MDB_NOTFOUND)
+		return ENG__ABSENT;
+	return rc ? eng__from_mdb(e, rc, what) : 0;
+}
+
+int eng__del(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
+	     const char *what)
+{
+	MDB_val key = {kn, (void *)k};
+	int rc = mdb_del(txn, e->dbi[t], &key, NULL);
+	if (rc == MDB_NOTFOUND)
+		return ENG__ABSENT;
+	return rc ? eng__from_mdb(e, rc, what) : 0;
+}
+
+unsigned char *eng__scratch(struct eng *e, size_t n)
+{
+	e->scratch.len = 0;
+	if (im_buf_reserve(&e->scratch, n) != 0) {
+		eng__errf(e, -ENOMEM, "record: out of memory");
+		return NULL;
+	}
+	return (unsigned char *)e->scratch.p;
 }
 
 /* ---------------------------------------------------------------- users */

@@ -32,44 +32,17 @@
  *                    +------------- put --------------+
  */
 
-#define reject eng__reject
-#define ID_FMT ENG__ID_FMT
-#define ID_ARG ENG__ID_ARG
+#define reject	eng__reject
+#define ID_FMT	ENG__ID_FMT
+#define ID_ARG	ENG__ID_ARG
+#define put	eng__put
+#define get	eng__get
+#define scratch eng__scratch
 
 enum { ABSENT = ENG__ABSENT };
 
 static const struct im_str empty = {NULL, 0};
 static const struct im_str sort_id = {ENG_VLOG_SORT_ID, sizeof(ENG_VLOG_SORT_ID) - 1};
-
-static int put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
-	       const void *v, size_t vn, const char *what)
-{
-	MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
-	int rc = mdb_put(txn, e->dbi[t], &key, &val, 0);
-	return rc ? eng__from_mdb(e, rc, what) : 0;
-}
-
-/* 0 with *val, ABSENT, or a negative error. */
-static int get(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
-	       MDB_val *val, const char *what)
-{
-	MDB_val key = {kn, (void *)k};
-	int rc = mdb_get(txn, e->dbi[t], &key, val);
-	if (rc == MDB_NOTFOUND)
-		return ABSENT;
-	return rc ? eng__from_mdb(e, rc, what) : 0;
-}
-
-/* n bytes of the engine's scratch buffer, or NULL (errmsg set) when out of memory. */
-static unsigned char *scratch(struct eng *e, size_t n)
-{
-	e->scratch.len = 0;
-	if (im_buf_reserve(&e->scratch, n) != 0) {
-		eng__errf(e, -ENOMEM, "record: out of memory");
-		return NULL;
-	}
-	return (unsigned char *)e->scratch.p;
-}
 
 /* An entry in gid's GROUP_MEMBER log. */
 static int gm_log(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms, struct im_str gid,
@@ -134,7 +107,7 @@ static int member_put(struct eng *e, MDB_txn *txn, const struct eng_member *m)
 		return -ENOMEM;
 	eng__member_rec_encode(v, m);
 	unsigned char k[ENG__PAIR_KEY_MAX];
-	return put(e, txn, ENG__T_MEMBERS, k, eng__key_join(k, m->group_id, m->user_id), v, n,
+	return put(e, txn, ENG__T_MEMBERS, k, eng__key_join(k, m->group_id, m->user_id), v, n, 0,
 		   "mdb_put members");
 }
 
@@ -520,10 +493,10 @@ static int greq_put(struct eng *e, MDB_txn *txn, const struct eng_group_req *q)
 	eng__greq_rec_encode(v, q);
 	unsigned char k[ENG__PAIR_KEY_MAX];
 	int rv = put(e, txn, ENG__T_GROUP_REQS, k, eng__key_join(k, q->group_id, q->user_id), v, n,
-		     "mdb_put group_reqs");
+		     0, "mdb_put group_reqs");
 	if (rv == 0)
 		rv = put(e, txn, ENG__T_GROUP_REQS_BY_USER, k,
-			 eng__key_join(k, q->user_id, q->group_id), "", 0,
+			 eng__key_join(k, q->user_id, q->group_id), "", 0, 0,
 			 "mdb_put group_reqs_by_user");
 	return rv;
 }

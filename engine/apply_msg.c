@@ -25,9 +25,12 @@
  *     member_count is its number of members.
  */
 
-#define reject eng__reject
-#define ID_FMT ENG__ID_FMT
-#define ID_ARG ENG__ID_ARG
+#define reject	eng__reject
+#define ID_FMT	ENG__ID_FMT
+#define ID_ARG	ENG__ID_ARG
+#define put	eng__put
+#define get	eng__get
+#define scratch eng__scratch
 
 static const struct im_str empty = {NULL, 0};
 
@@ -40,36 +43,6 @@ enum { ABSENT = ENG__ABSENT, DUP = 3 };
 #define conv_row_put eng__conv_row_put
 #define group_conv   eng__group_conv
 #define group_read   eng__group_read
-
-static int put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
-	       const void *v, size_t vn, unsigned int flags, const char *what)
-{
-	MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
-	int rc = mdb_put(txn, e->dbi[t], &key, &val, flags);
-	return rc ? eng__from_mdb(e, rc, what) : 0;
-}
-
-/* 0 with *val, ABSENT, or a negative error. */
-static int get(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
-	       MDB_val *val, const char *what)
-{
-	MDB_val key = {kn, (void *)k};
-	int rc = mdb_get(txn, e->dbi[t], &key, val);
-	if (rc == MDB_NOTFOUND)
-		return ABSENT;
-	return rc ? eng__from_mdb(e, rc, what) : 0;
-}
-
-/* n bytes of the engine's scratch buffer, or NULL (errmsg set) when out of memory. */
-static unsigned char *scratch(struct eng *e, size_t n)
-{
-	e->scratch.len = 0;
-	if (im_buf_reserve(&e->scratch, n) != 0) {
-		eng__errf(e, -ENOMEM, "record: out of memory");
-		return NULL;
-	}
-	return (unsigned char *)e->scratch.p;
-}
 
 static bool user_exists(struct eng *e, MDB_txn *txn, struct im_str user, int *err)
 {

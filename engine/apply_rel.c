@@ -32,53 +32,16 @@
  *                      +------------ apply -------------+
  */
 
-#define reject eng__reject
-#define ID_FMT ENG__ID_FMT
-#define ID_ARG ENG__ID_ARG
+#define reject	eng__reject
+#define ID_FMT	ENG__ID_FMT
+#define ID_ARG	ENG__ID_ARG
+#define put	eng__put
+#define get	eng__get
+#define scratch eng__scratch
+#define del	eng__del
 
 /* What the helpers below return besides 0, ENG__REJECT (1) and negative errors. */
 enum { ABSENT = 2 };
-
-static int put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
-	       const void *v, size_t vn, const char *what)
-{
-	MDB_val key = {kn, (void *)k}, val = {vn, (void *)v};
-	int rc = mdb_put(txn, e->dbi[t], &key, &val, 0);
-	return rc ? eng__from_mdb(e, rc, what) : 0;
-}
-
-/* 0 with *val, ABSENT, or a negative error. */
-static int get(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
-	       MDB_val *val, const char *what)
-{
-	MDB_val key = {kn, (void *)k};
-	int rc = mdb_get(txn, e->dbi[t], &key, val);
-	if (rc == MDB_NOTFOUND)
-		return ABSENT;
-	return rc ? eng__from_mdb(e, rc, what) : 0;
-}
-
-/* 0 deleted, ABSENT, or a negative error. */
-static int del(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
-	       const char *what)
-{
-	MDB_val key = {kn, (void *)k};
-	int rc = mdb_del(txn, e->dbi[t], &key, NULL);
-	if (rc == MDB_NOTFOUND)
-		return ABSENT;
-	return rc ? eng__from_mdb(e, rc, what) : 0;
-}
-
-/* n bytes of the engine's scratch buffer, or NULL (errmsg set) when out of memory. */
-static unsigned char *scratch(struct eng *e, size_t n)
-{
-	e->scratch.len = 0;
-	if (im_buf_reserve(&e->scratch, n) != 0) {
-		eng__errf(e, -ENOMEM, "record: out of memory");
-		return NULL;
-	}
-	return (unsigned char *)e->scratch.p;
-}
 
 /* 0 if the user is registered, ENG__REJECT (IM_ENOTFOUND) if not, or < 0. */
 static int user_must_exist(struct eng *e, MDB_txn *txn, struct im_str user, struct eng_result *res)
@@ -137,7 +100,7 @@ int eng__vlog_write(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
 	}
 	if (changed) {
 		eng__vlog_encode(v, &d);
-		rv = put(e, txn, ENG__T_VLOGS, k, kn, v, ENG__VLOG_LEN, "mdb_put vlogs");
+		rv = put(e, txn, ENG__T_VLOGS, k, kn, v, ENG__VLOG_LEN, 0, "mdb_put vlogs");
 		if (rv != 0)
 			return rv;
 	}
@@ -146,7 +109,7 @@ int eng__vlog_write(struct eng *e, MDB_txn *txn, uint64_t index, int64_t now_ms,
 	struct eng__ventry en = {state, d.version, now_ms};
 	eng__ventry_encode(ev, &en);
 	kn = eng__ventry_key(k, kind, doc, elem);
-	return put(e, txn, ENG__T_VLOG_ENTRIES, k, kn, ev, sizeof(ev), "mdb_put vlog_entries");
+	return put(e, txn, ENG__T_VLOG_ENTRIES, k, kn, ev, sizeof(ev), 0, "mdb_put vlog_entries");
 }
 
 /* ---------------------------------------------------------------- rows */
@@ -184,10 +147,10 @@ static int friend_put(struct eng *e, MDB_txn *txn, const struct eng_friend *f)
 	unsigned char k[ENG__PAIR_KEY_MAX];
 	int rv =
 	    put(e, txn, ENG__T_FRIENDS, k, eng__key_join(k, f->owner_user_id, f->friend_user_id), v,
-		n, "mdb_put friends");
+		n, 0, "mdb_put friends");
 	if (rv == 0)
 		rv = put(e, txn, ENG__T_FRIENDS_BY_FRIEND, k,
-			 eng__key_join(k, f->friend_user_id, f->owner_user_id), "", 0,
+			 eng__key_join(k, f->friend_user_id, f->owner_user_id), "", 0, 0,
 			 "mdb_put friends_by_friend");
 	return rv;
 }
@@ -208,7 +171,7 @@ int eng__friends_index_build(struct eng *e, MDB_txn *txn)
 			continue; /* eng_check reports it */
 		unsigned char k[ENG__PAIR_KEY_MAX];
 		rv = put(e, txn, ENG__T_FRIENDS_BY_FRIEND, k, eng__key_join(k, friend_id, owner),
-			 "", 0, "mdb_put friends_by_friend");
+			 "", 0, 0, "mdb_put friends_by_friend");
 	}
 	mdb_cursor_close(c);
 	if (rv == 0 && rc != MDB_NOTFOUND)
@@ -302,11 +265,12 @@ static int freq_put(struct eng *e, MDB_txn *txn, const struct eng_friend_req *q)
 		return -ENOMEM;
 	eng__freq_rec_encode(v, q);
 	unsigned char k[ENG__PAIR_KEY_MAX];
-	int rv = put(e, txn, ENG__T_FRIEND_REQS, k,
-		     eng__key_join(k, q->from_user_id, q->to_user_id), v, n, "mdb_put friend_reqs");
+	int rv =
+	    put(e, txn, ENG__T_FRIEND_REQS, k, eng__key_join(k, q->from_user_id, q->to_user_id), v,
+		n, 0, "mdb_put friend_reqs");
 	if (rv == 0)
 		rv = put(e, txn, ENG__T_FRIEND_REQS_TO, k,
-			 eng__key_join(k, q->to_user_id, q->from_user_id), "", 0,
+			 eng__key_join(k, q->to_user_id, q->from_user_id), "", 0, 0,
 			 "mdb_put friend_reqs_to");
 	return rv;
 }

@@ -176,6 +176,21 @@ int eng__apply_items(struct eng *e, MDB_txn *txn, uint64_t index, const struct e
  * lookups return for "no such row" besides 0, ENG__REJECT and errors.
  */
 #define ENG__ABSENT 2
+
+/*
+ * Row access inside an apply txn, shared by apply*.c (apply.c).  `what`
+ * names the call in the engine's error message.  put: 0 or a negative error
+ * (IM_EEXIST with MDB_NOOVERWRITE); get: 0 with *val (a view into the map,
+ * valid until the next write), ENG__ABSENT or < 0; del: 0, ENG__ABSENT or < 0.
+ */
+int eng__put(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
+	     const void *v, size_t vn, unsigned int flags, const char *what);
+int eng__get(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn, MDB_val *val,
+	     const char *what);
+int eng__del(struct eng *e, MDB_txn *txn, enum eng__table t, const void *k, size_t kn,
+	     const char *what);
+/* n bytes of the engine's scratch buffer, or NULL (errmsg set) when out of memory. */
+unsigned char *eng__scratch(struct eng *e, size_t n);
 struct eng__conv_seq;
 /* The conv_seqs row of conv; all zero when the conversation has no message yet. */
 int eng__conv_seq_get(struct eng *e, MDB_txn *txn, struct im_str conv, struct eng__conv_seq *out,
