@@ -282,6 +282,29 @@ int eng__txn_begin(struct eng *e, unsigned int flags, MDB_txn **out);
 int eng__prefix_step(struct eng *e, MDB_cursor *c, const void *pfx, size_t pn, MDB_val *key,
 		     MDB_val *val, MDB_cursor_op op);
 
+/*
+ * Readers shared by read*.c.  A table that a read-only open found missing
+ * (ENG__T_* in e->absent) reads as empty.
+ *  - rcursor: a cursor on t, or *c = NULL for an absent table.
+ *  - rlookup: key looked up with a cursor (so views into the key stay valid
+ *    like the value's): 0 with key/val, IM_ENOTFOUND, or an error.
+ *  - pair tables, keyed (a, b) (eng__key_join): pair_get decodes the row
+ *    (a, b) with fn: 0, IM_ENOTFOUND, IM_ECORRUPT or an error; pair_scan
+ *    walks the rows of a, skipping `offset` and stopping after `limit` (0:
+ *    none) rows handed to cb, and counts them all into *total (may be NULL)
+ *    when cb never stops the walk.
+ */
+typedef int (*eng__pair_decode_fn)(struct im_str a, struct im_str b, const MDB_val *val, void *out);
+int eng__rcursor(struct eng_rtxn *r, enum eng__table t, MDB_cursor **c, const char *what);
+int eng__rlookup(struct eng_rtxn *r, enum eng__table t, MDB_val *key, MDB_val *val,
+		 const char *what);
+int eng__pair_get(struct eng_rtxn *r, enum eng__table t, struct im_str a, struct im_str b,
+		  eng__pair_decode_fn fn, void *out, const char *what);
+int eng__pair_scan(struct eng_rtxn *r, enum eng__table t, struct im_str a, uint64_t offset,
+		   uint64_t limit, eng__pair_decode_fn fn, void *row,
+		   int (*cb)(const void *row, void *arg), void *arg, uint64_t *total,
+		   const char *what);
+
 /* Meta table helpers: a missing key reads as IM_ENOTFOUND. */
 int eng__meta_get_u64(struct eng *e, MDB_txn *txn, const char *key, uint64_t *out);
 int eng__meta_put_u64(struct eng *e, MDB_txn *txn, const char *key, uint64_t v);

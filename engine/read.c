@@ -270,3 +270,90 @@ int eng_user_cmd_scan(struct eng_rtxn *r, struct im_str user_id, int32_t type, e
 	mdb_cursor_close(c);
 	return rv;
 }
+
+/* ---------------------------------------------------------------- pair tables (engine_int.h) */
+
+int eng__rcursor(struct eng_rtxn *r, enum eng__table t, MDB_cursor **c, const char *what)
+{
+	*c = NULL;
+	if (r->e->absent[t])
+		return 0;
+	int rc = mdb_cursor_open(r->txn, r->e->dbi[t], c);
+	return rc ? eng__from_mdb(r->e, rc, what) : 0;
+}
+
+int eng__rlookup(struct eng_rtxn *r, enum eng__table t, MDB_val *key, MDB_val *val,
+		 const char *what)
+{
+	MDB_cursor *c;
+	int rv = eng__rcursor(r, t, &c, what);
+	if (rv != 0)
+		return rv;
+	if (c == NULL)
+		return IM_ENOTFOUND;
+	int rc = mdb_cursor_get(c, key, val, MDB_SET_KEY);
+	mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		return IM_ENOTFOUND;
+	return rc ? eng__from_mdb(r->e, rc, what) : 0;
+}
+
+int eng__pair_get(struct eng_rtxn *r, enum eng__table t, struct im_str a, struct im_str b,
+		  eng__pair_decode_fn fn, void *out, const char *what)
+{
+	if (!eng__id_valid(a) || !eng__id_valid(b))
+		return IM_ENOTFOUND;
+	unsigned char k[ENG__PAIR_KEY_MAX];
+	MDB_val key = {eng__key_join(k, a, b), k}, val;
+	int rv = eng__rlookup(r, t, &key, &val, what);
+	if (rv != 0)
+		return rv;
+	struct im_str ka, kb;
+	if (eng__key_split(key.mv_data, key.mv_size, &ka, &kb) != 0 || fn(ka, kb, &val, out) != 0)
+		return eng__errf(r->e, IM_ECORRUPT, "%s %.*s: record does not decode", what,
+				 ENG__ID_ARG(b));
+	return 0;
+}
+
+int eng__pair_scan(struct eng_rtxn *r, enum eng__table t, struct im_str a, uint64_t offset,
+		   uint64_t limit, eng__pair_decode_fn fn, void *row,
+		   int (*cb)(const void *, void *), void *arg, uint64_t *total, const char *what)
+{
+	if (total != NULL)
+		*total = 0;
+	if (!eng__id_valid(a))
+		return 0;
+	MDB_cursor *c;
+	int rv = eng__rcursor(r, t, &c, what);
+	if (rv != 0 || c == NULL)
+		return rv;
+	unsigned char pfx[ENG_ID_MAX + 1];
+	size_t pn = eng__key_join(pfx, a, (struct im_str){NULL, 0});
+	MDB_val key, val;
+	MDB_cursor_op op = MDB_SET_RANGE;
+	uint64_t seen = 0;
+	for (;;) {
+		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
+		if (st != 0) {
+			rv = st < 0 ? st : 0;
+			break;
+		}
+		op = MDB_NEXT;
+		uint64_t i = seen++;
+		if (i < offset || (limit != 0 && i - offset >= limit))
+			continue;
+		struct im_str ka, kb;
+		if (eng__key_split(key.mv_data, key.mv_size, &ka, &kb) != 0 ||
+		    fn(ka, kb, &val, row) != 0) {
+			rv = eng__errf(r->e, IM_ECORRUPT, "%s: record does not decode", what);
+			break;
+		}
+		rv = cb(row, arg);
+		if (rv != 0)
+			break;
+	}
+	mdb_cursor_close(c);
+	if (rv == 0 && total != NULL)
+		*total = seen;
+	return rv;
+}

@@ -11,7 +11,7 @@
  * a read-only open found missing (an environment older than the table).
  */
 
-static const struct im_str empty = {NULL, 0};
+#define rcursor eng__rcursor
 
 /* mdb_get on a table: 0 with *val, IM_ENOTFOUND, or an error. */
 static int rget(struct eng_rtxn *r, enum eng__table t, const void *k, size_t kn, MDB_val *val,
@@ -25,16 +25,6 @@ static int rget(struct eng_rtxn *r, enum eng__table t, const void *k, size_t kn,
 	if (rc == MDB_NOTFOUND)
 		return IM_ENOTFOUND;
 	return rc ? eng__from_mdb(e, rc, what) : 0;
-}
-
-/* Opens a cursor on t, or *c = NULL for an absent table. */
-static int rcursor(struct eng_rtxn *r, enum eng__table t, MDB_cursor **c, const char *what)
-{
-	*c = NULL;
-	if (r->e->absent[t])
-		return 0;
-	int rc = mdb_cursor_open(r->txn, r->e->dbi[t], c);
-	return rc ? eng__from_mdb(r->e, rc, what) : 0;
 }
 
 int eng_conv_seq(struct eng_rtxn *r, struct im_str conv_id, int64_t *max_seq, int64_t *min_seq,
@@ -173,40 +163,31 @@ int eng_conv_get(struct eng_rtxn *r, struct im_str owner, struct im_str conv_id,
 	return rv;
 }
 
-int eng_conv_scan(struct eng_rtxn *r, struct im_str owner, eng_conv_cb cb, void *arg)
+static int conv_from(struct im_str a, struct im_str b, const MDB_val *val, void *out)
 {
-	if (!eng__id_valid(owner))
-		return 0;
-	MDB_cursor *c;
-	int rv = rcursor(r, ENG__T_CONVS, &c, "conv_scan: mdb_cursor_open");
-	if (rv != 0 || c == NULL)
-		return rv;
-	unsigned char pfx[ENG_ID_MAX + 1];
-	size_t pn = eng__key_join(pfx, owner, empty);
-	MDB_val key, val;
-	MDB_cursor_op op = MDB_SET_RANGE;
-	for (;;) {
-		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
-		if (st != 0) {
-			rv = st < 0 ? st : 0;
-			break;
-		}
-		op = MDB_NEXT;
-		struct eng_conv cv;
-		if (eng__key_split(key.mv_data, key.mv_size, &cv.owner_user_id,
-				   &cv.conversation_id) != 0 ||
-		    eng__conv_rec_decode(val.mv_data, val.mv_size, &cv) != 0) {
-			rv = eng__errf(r->e, IM_ECORRUPT, "conv_scan: record does not decode");
-			break;
-		}
-		rv = cb(&cv, arg);
-		if (rv != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rv;
+	struct eng_conv *cv = out;
+	cv->owner_user_id = a;
+	cv->conversation_id = b;
+	return eng__conv_rec_decode(val->mv_data, val->mv_size, cv);
 }
 
+struct scan_cv {
+	eng_conv_cb cb;
+	void *arg;
+};
+static int call_cv(const void *row, void *arg)
+{
+	struct scan_cv *s = arg;
+	return s->cb(row, s->arg);
+}
+
+int eng_conv_scan(struct eng_rtxn *r, struct im_str owner, eng_conv_cb cb, void *arg)
+{
+	struct eng_conv cv;
+	struct scan_cv s = {cb, arg};
+	return eng__pair_scan(r, ENG__T_CONVS, owner, 0, 0, conv_from, &cv, call_cv, &s, NULL,
+			      "conv_scan");
+}
 /* A damaged value reads as 0 (eng_check reports it). */
 int64_t eng_read_seq(struct eng_rtxn *r, struct im_str user_id, struct im_str conv_id)
 {
@@ -252,14 +233,12 @@ int eng_group_get(struct eng_rtxn *r, struct im_str group_id, struct eng_group *
 int eng_group_scan(struct eng_rtxn *r, eng_group_cb cb, void *arg)
 {
 	struct eng *e = r->e;
-	if (e->absent[ENG__T_GROUPS])
-		return 0;
 	MDB_cursor *c;
-	int rc = mdb_cursor_open(r->txn, e->dbi[ENG__T_GROUPS], &c);
-	if (rc != 0)
-		return eng__from_mdb(e, rc, "group_scan: mdb_cursor_open");
+	int rv = rcursor(r, ENG__T_GROUPS, &c, "group_scan: mdb_cursor_open");
+	if (rv != 0 || c == NULL)
+		return rv;
 	MDB_val key, val;
-	int rv = 0;
+	int rc;
 	for (rc = mdb_cursor_get(c, &key, &val, MDB_FIRST); rc == 0 && rv == 0;
 	     rc = mdb_cursor_get(c, &key, &val, MDB_NEXT)) {
 		struct eng_group g = {.group_id = {key.mv_data, (uint32_t)key.mv_size}};
@@ -275,100 +254,58 @@ int eng_group_scan(struct eng_rtxn *r, eng_group_cb cb, void *arg)
 }
 
 /* Fills a member from its key and value (views). */
-static int member_decode(const MDB_val *key, const MDB_val *val, struct eng_member *m)
+static int member_from(struct im_str a, struct im_str b, const MDB_val *val, void *out)
 {
-	if (eng__key_split(key->mv_data, key->mv_size, &m->group_id, &m->user_id) != 0)
-		return IM_ECORRUPT;
+	struct eng_member *m = out;
+	m->group_id = a;
+	m->user_id = b;
 	return eng__member_rec_decode(val->mv_data, val->mv_size, m);
 }
-
 int eng_member_get(struct eng_rtxn *r, struct im_str group_id, struct im_str user_id,
 		   struct eng_member *out)
 {
-	if (!eng__id_valid(group_id) || !eng__id_valid(user_id))
-		return IM_ENOTFOUND;
-	struct eng *e = r->e;
-	if (e->absent[ENG__T_MEMBERS])
-		return IM_ENOTFOUND;
-	unsigned char k[ENG__PAIR_KEY_MAX];
-	MDB_val key = {eng__key_join(k, group_id, user_id), k}, val;
-	MDB_cursor *c;
-	int rc = mdb_cursor_open(r->txn, e->dbi[ENG__T_MEMBERS], &c);
-	if (rc != 0)
-		return eng__from_mdb(e, rc, "member_get: mdb_cursor_open");
-	rc = mdb_cursor_get(c, &key, &val, MDB_SET_KEY);
-	int rv = 0;
-	if (rc == MDB_NOTFOUND)
-		rv = IM_ENOTFOUND;
-	else if (rc != 0)
-		rv = eng__from_mdb(e, rc, "member_get: mdb_cursor_get");
-	else if (member_decode(&key, &val, out) != 0)
-		rv = eng__errf(e, IM_ECORRUPT, "member_get %.*s: record does not decode",
-			       ENG__ID_ARG(user_id));
-	mdb_cursor_close(c);
-	return rv;
+	return eng__pair_get(r, ENG__T_MEMBERS, group_id, user_id, member_from, out, "member_get");
+}
+struct scan_mb {
+	eng_member_cb cb;
+	void *arg;
+};
+static int call_mb(const void *row, void *arg)
+{
+	struct scan_mb *s = arg;
+	return s->cb(row, s->arg);
 }
 
 int eng_member_scan(struct eng_rtxn *r, struct im_str group_id, eng_member_cb cb, void *arg)
 {
-	if (!eng__id_valid(group_id))
-		return 0;
-	MDB_cursor *c;
-	int rv = rcursor(r, ENG__T_MEMBERS, &c, "member_scan: mdb_cursor_open");
-	if (rv != 0 || c == NULL)
-		return rv;
-	unsigned char pfx[ENG_ID_MAX + 1];
-	size_t pn = eng__key_join(pfx, group_id, empty);
-	MDB_val key, val;
-	MDB_cursor_op op = MDB_SET_RANGE;
-	for (;;) {
-		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
-		if (st != 0) {
-			rv = st < 0 ? st : 0;
-			break;
-		}
-		op = MDB_NEXT;
-		struct eng_member m;
-		if (member_decode(&key, &val, &m) != 0) {
-			rv = eng__errf(r->e, IM_ECORRUPT, "member_scan: record does not decode");
-			break;
-		}
-		rv = cb(&m, arg);
-		if (rv != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rv;
+	struct eng_member m;
+	struct scan_mb s = {cb, arg};
+	return eng__pair_scan(r, ENG__T_MEMBERS, group_id, 0, 0, member_from, &m, call_mb, &s, NULL,
+			      "member_scan");
+}
+/* A user_groups row is its key (user, group); the row handed on is the group id. */
+static int group_of(struct im_str a, struct im_str b, const MDB_val *val, void *out)
+{
+	(void)a;
+	(void)val;
+	*(struct im_str *)out = b;
+	return 0;
+}
+
+struct scan_ug {
+	eng_id_cb cb;
+	void *arg;
+};
+static int call_ug(const void *row, void *arg)
+{
+	struct scan_ug *s = arg;
+	return s->cb(*(const struct im_str *)row, s->arg);
 }
 
 int eng_user_group_scan(struct eng_rtxn *r, struct im_str user_id, eng_id_cb cb, void *arg)
 {
-	if (!eng__id_valid(user_id))
-		return 0;
-	MDB_cursor *c;
-	int rv = rcursor(r, ENG__T_USER_GROUPS, &c, "user_group_scan: mdb_cursor_open");
-	if (rv != 0 || c == NULL)
-		return rv;
-	unsigned char pfx[ENG_ID_MAX + 1];
-	size_t pn = eng__key_join(pfx, user_id, empty);
-	MDB_val key, val;
-	MDB_cursor_op op = MDB_SET_RANGE;
-	for (;;) {
-		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
-		if (st != 0) {
-			rv = st < 0 ? st : 0;
-			break;
-		}
-		op = MDB_NEXT;
-		struct im_str user, group;
-		if (eng__key_split(key.mv_data, key.mv_size, &user, &group) != 0) {
-			rv = eng__errf(r->e, IM_ECORRUPT, "user_group_scan: key does not decode");
-			break;
-		}
-		rv = cb(group, arg);
-		if (rv != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rv;
+	struct im_str gid;
+	struct scan_ug s = {cb, arg};
+	return eng__pair_scan(r, ENG__T_USER_GROUPS, user_id, 0, 0, group_of, &gid, call_ug, &s,
+			      NULL, "user_group_scan");
 }

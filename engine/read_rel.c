@@ -13,35 +13,11 @@
 
 static const struct im_str empty = {NULL, 0};
 
-/* Opens a cursor on t, or *c = NULL for an absent table. */
-static int rcursor(struct eng_rtxn *r, enum eng__table t, MDB_cursor **c, const char *what)
-{
-	*c = NULL;
-	if (r->e->absent[t])
-		return 0;
-	int rc = mdb_cursor_open(r->txn, r->e->dbi[t], c);
-	return rc ? eng__from_mdb(r->e, rc, what) : 0;
-}
-
-/*
- * Looks key up with a cursor (so views into the key stay valid like the
- * value's): 0 with key/val, IM_ENOTFOUND, or an error.
- */
-static int rlookup(struct eng_rtxn *r, enum eng__table t, MDB_val *key, MDB_val *val,
-		   const char *what)
-{
-	MDB_cursor *c;
-	int rv = rcursor(r, t, &c, what);
-	if (rv != 0)
-		return rv;
-	if (c == NULL)
-		return IM_ENOTFOUND;
-	int rc = mdb_cursor_get(c, key, val, MDB_SET_KEY);
-	mdb_cursor_close(c);
-	if (rc == MDB_NOTFOUND)
-		return IM_ENOTFOUND;
-	return rc ? eng__from_mdb(r->e, rc, what) : 0;
-}
+/* The shared readers of read.c. */
+#define rcursor	  eng__rcursor
+#define rlookup	  eng__rlookup
+#define pair_get  eng__pair_get
+#define pair_scan eng__pair_scan
 
 /* ---------------------------------------------------------------- version logs */
 
@@ -122,9 +98,6 @@ int eng_vlog_since(struct eng_rtxn *r, int kind, struct im_str doc_id, uint64_t 
 
 /* ---------------------------------------------------------------- rows */
 
-/* What a pair table's value decodes into: a friend, a request or a blacklist row. */
-typedef int (*pair_decode_fn)(struct im_str a, struct im_str b, const MDB_val *val, void *out);
-
 static int friend_from(struct im_str a, struct im_str b, const MDB_val *val, void *out)
 {
 	struct eng_friend *f = out;
@@ -147,72 +120,6 @@ static int black_from(struct im_str a, struct im_str b, const MDB_val *val, void
 	x->owner_user_id = a;
 	x->block_user_id = b;
 	return eng__black_rec_decode(val->mv_data, val->mv_size, x);
-}
-
-/* The row (a, b) of a pair table: 0, IM_ENOTFOUND, IM_ECORRUPT or an error. */
-static int pair_get(struct eng_rtxn *r, enum eng__table t, struct im_str a, struct im_str b,
-		    pair_decode_fn fn, void *out, const char *what)
-{
-	if (!eng__id_valid(a) || !eng__id_valid(b))
-		return IM_ENOTFOUND;
-	unsigned char k[ENG__PAIR_KEY_MAX];
-	MDB_val key = {eng__key_join(k, a, b), k}, val;
-	int rv = rlookup(r, t, &key, &val, what);
-	if (rv != 0)
-		return rv;
-	struct im_str ka, kb;
-	if (eng__key_split(key.mv_data, key.mv_size, &ka, &kb) != 0 || fn(ka, kb, &val, out) != 0)
-		return eng__errf(r->e, IM_ECORRUPT, "%s %.*s: record does not decode", what,
-				 ENG__ID_ARG(b));
-	return 0;
-}
-
-/*
- * Walks the rows of a under a pair table, skipping `offset` and stopping
- * after `limit` (0: none) rows handed to cb; counts them all into *total when
- * cb never stops the walk.
- */
-static int pair_scan(struct eng_rtxn *r, enum eng__table t, struct im_str a, uint64_t offset,
-		     uint64_t limit, pair_decode_fn fn, void *row, int (*cb)(const void *, void *),
-		     void *arg, uint64_t *total, const char *what)
-{
-	if (total != NULL)
-		*total = 0;
-	if (!eng__id_valid(a))
-		return 0;
-	MDB_cursor *c;
-	int rv = rcursor(r, t, &c, what);
-	if (rv != 0 || c == NULL)
-		return rv;
-	unsigned char pfx[ENG_ID_MAX + 1];
-	size_t pn = eng__key_join(pfx, a, empty);
-	MDB_val key, val;
-	MDB_cursor_op op = MDB_SET_RANGE;
-	uint64_t seen = 0;
-	for (;;) {
-		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
-		if (st != 0) {
-			rv = st < 0 ? st : 0;
-			break;
-		}
-		op = MDB_NEXT;
-		uint64_t i = seen++;
-		if (i < offset || (limit != 0 && i - offset >= limit))
-			continue; /* only counted */
-		struct im_str ka, kb;
-		if (eng__key_split(key.mv_data, key.mv_size, &ka, &kb) != 0 ||
-		    fn(ka, kb, &val, row) != 0) {
-			rv = eng__errf(r->e, IM_ECORRUPT, "%s: record does not decode", what);
-			break;
-		}
-		rv = cb(row, arg);
-		if (rv != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	if (rv == 0 && total != NULL)
-		*total = seen;
-	return rv;
 }
 
 int eng_friend_get(struct eng_rtxn *r, struct im_str owner, struct im_str friend_id,
@@ -266,44 +173,63 @@ int eng_friend_req_scan_from(struct eng_rtxn *r, struct im_str from, eng_friend_
 			 "friend_req_scan_from");
 }
 
-/* Each friend_reqs_to entry (to, from) names the request (from, to): a point lookup. */
-int eng_friend_req_scan_to(struct eng_rtxn *r, struct im_str to, eng_friend_req_cb cb, void *arg)
+/*
+ * Walks an index table whose entries (a, b) name the row (b, a) of `rows`
+ * (friend_reqs_to, group_reqs_by_user): each row is read by a point lookup
+ * into *row and handed to cb.  An entry without its row is IM_ECORRUPT.
+ */
+struct index_walk {
+	struct eng_rtxn *r;
+	enum eng__table rows;
+	eng__pair_decode_fn fn;
+	int (*cb)(const void *row, void *arg);
+	void *arg;
+	const char *what;
+};
+
+static int index_scan(const struct index_walk *w, enum eng__table index, struct im_str a, void *row)
 {
-	if (!eng__id_valid(to))
+	if (!eng__id_valid(a))
 		return 0;
 	MDB_cursor *c;
-	int rv = rcursor(r, ENG__T_FRIEND_REQS_TO, &c, "friend_req_scan_to: mdb_cursor_open");
+	int rv = rcursor(w->r, index, &c, w->what);
 	if (rv != 0 || c == NULL)
 		return rv;
 	unsigned char pfx[ENG_ID_MAX + 1];
-	size_t pn = eng__key_join(pfx, to, empty);
+	size_t pn = eng__key_join(pfx, a, empty);
 	MDB_val key, val;
 	MDB_cursor_op op = MDB_SET_RANGE;
 	for (;;) {
-		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
+		int st = eng__prefix_step(w->r->e, c, pfx, pn, &key, &val, op);
 		if (st != 0) {
 			rv = st < 0 ? st : 0;
 			break;
 		}
 		op = MDB_NEXT;
-		struct im_str kto, kfrom;
-		struct eng_friend_req q;
-		if (eng__key_split(key.mv_data, key.mv_size, &kto, &kfrom) != 0) {
-			rv =
-			    eng__errf(r->e, IM_ECORRUPT, "friend_req_scan_to: key does not decode");
+		struct im_str ka, kb;
+		if (eng__key_split(key.mv_data, key.mv_size, &ka, &kb) != 0) {
+			rv = eng__errf(w->r->e, IM_ECORRUPT, "%s: key does not decode", w->what);
 			break;
 		}
-		rv = eng_friend_req_get(r, kfrom, kto, &q);
+		rv = pair_get(w->r, w->rows, kb, ka, w->fn, row, w->what);
 		if (rv == IM_ENOTFOUND)
-			rv = eng__errf(r->e, IM_ECORRUPT,
-				       "friend_req_scan_to: index entry without its request");
+			rv = eng__errf(w->r->e, IM_ECORRUPT, "%s: index entry without its row",
+				       w->what);
 		if (rv == 0)
-			rv = cb(&q, arg);
+			rv = w->cb(row, w->arg);
 		if (rv != 0)
 			break;
 	}
 	mdb_cursor_close(c);
 	return rv;
+}
+
+int eng_friend_req_scan_to(struct eng_rtxn *r, struct im_str to, eng_friend_req_cb cb, void *arg)
+{
+	struct eng_friend_req q;
+	struct scan_rq s = {cb, arg};
+	struct index_walk w = {r, ENG__T_FRIEND_REQS, freq_from, call_rq, &s, "friend_req_scan_to"};
+	return index_scan(&w, ENG__T_FRIEND_REQS_TO, to, &q);
 }
 
 int eng_black_get(struct eng_rtxn *r, struct im_str owner, struct im_str black,
@@ -370,39 +296,8 @@ int eng_group_req_scan_group(struct eng_rtxn *r, struct im_str group_id, eng_gro
 int eng_group_req_scan_user(struct eng_rtxn *r, struct im_str user_id, eng_group_req_cb cb,
 			    void *arg)
 {
-	if (!eng__id_valid(user_id))
-		return 0;
-	MDB_cursor *c;
-	int rv = rcursor(r, ENG__T_GROUP_REQS_BY_USER, &c, "group_req_scan_user: mdb_cursor_open");
-	if (rv != 0 || c == NULL)
-		return rv;
-	unsigned char pfx[ENG_ID_MAX + 1];
-	size_t pn = eng__key_join(pfx, user_id, empty);
-	MDB_val key, val;
-	MDB_cursor_op op = MDB_SET_RANGE;
-	for (;;) {
-		int st = eng__prefix_step(r->e, c, pfx, pn, &key, &val, op);
-		if (st != 0) {
-			rv = st < 0 ? st : 0;
-			break;
-		}
-		op = MDB_NEXT;
-		struct im_str ku, kg;
-		struct eng_group_req q;
-		if (eng__key_split(key.mv_data, key.mv_size, &ku, &kg) != 0) {
-			rv = eng__errf(r->e, IM_ECORRUPT,
-				       "group_req_scan_user: key does not decode");
-			break;
-		}
-		rv = eng_group_req_get(r, kg, ku, &q);
-		if (rv == IM_ENOTFOUND)
-			rv = eng__errf(r->e, IM_ECORRUPT,
-				       "group_req_scan_user: index entry without its request");
-		if (rv == 0)
-			rv = cb(&q, arg);
-		if (rv != 0)
-			break;
-	}
-	mdb_cursor_close(c);
-	return rv;
+	struct eng_group_req q;
+	struct scan_gq s = {cb, arg};
+	struct index_walk w = {r, ENG__T_GROUP_REQS, greq_from, call_gq, &s, "group_req_scan_user"};
+	return index_scan(&w, ENG__T_GROUP_REQS_BY_USER, user_id, &q);
 }
