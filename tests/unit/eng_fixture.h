@@ -5,7 +5,7 @@
 
 /* Include after <cmocka.h> and "engine_int.h"; everything here is static (one copy per test). */
 
-static unsigned test_seed(const char *name)
+__attribute__((unused)) static unsigned test_seed(const char *name)
 {
 	unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid();
 	if (getenv("TEST_SEED"))
@@ -28,6 +28,7 @@ static void rm_rf(const char *dir)
 struct fx {
 	char dir[64];
 	struct eng *e;
+	uint64_t idx; /* the next log index (the tests that apply with a running index) */
 };
 
 static struct eng *open_at(const char *dir, size_t map_size, size_t map_max)
@@ -50,6 +51,7 @@ static int setup(void **state)
 	/* A subdirectory that does not exist yet: eng_open creates it. */
 	strcat(f->dir, "/db");
 	f->e = open_at(f->dir, 0, 0);
+	f->idx = 1;
 	*state = f;
 	return 0;
 }

@@ -8,58 +8,15 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "engine_int.h"
+#include "eng_fixture.h"
 
 /* ---------------------------------------------------------------- fixture */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-struct fx {
-	char dir[96];
-	struct eng *e;
-	uint64_t idx; /* the next log index */
-};
-
-static struct eng *open_at(const char *dir)
-{
-	struct eng_opts o = {.dir = dir};
-	struct eng *e = NULL;
-	char err[256];
-	int rv = eng_open(&e, &o, err, sizeof(err));
-	if (rv != 0)
-		fail_msg("eng_open %s: %d %s", dir, rv, err);
-	return e;
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/imlog-grp-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	strcat(f->dir, "/db");
-	f->e = open_at(f->dir);
-	f->idx = 1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	eng_close(f->e);
-	*strrchr(f->dir, '/') = '\0';
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
 
 static void flush_ok(struct eng *e)
 {
@@ -873,7 +830,7 @@ static void open_builds_friend_index_of_schema_1(void **state)
 	eng_close(f->e);
 
 	/* Read-write: the index is built and the schema is 2. */
-	f->e = open_at(f->dir);
+	f->e = open_at(f->dir, 0, 0);
 	assert_int_equal(digest(f->e), before);
 	assert_int_equal(check_problems(f->e), 0);
 	c = uupdate_cmd("c", ENG_USER_NICKNAME);

@@ -8,58 +8,15 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "engine_int.h"
+#include "eng_fixture.h"
 
 /* ---------------------------------------------------------------- fixture */
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-struct fx {
-	char dir[96];
-	struct eng *e;
-	uint64_t idx; /* the next log index */
-};
-
-static struct eng *open_at(const char *dir)
-{
-	struct eng_opts o = {.dir = dir};
-	struct eng *e = NULL;
-	char err[256];
-	int rv = eng_open(&e, &o, err, sizeof(err));
-	if (rv != 0)
-		fail_msg("eng_open %s: %d %s", dir, rv, err);
-	return e;
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/imlog-rel-XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
-		return -1;
-	strcat(f->dir, "/db");
-	f->e = open_at(f->dir);
-	f->idx = 1;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	eng_close(f->e);
-	*strrchr(f->dir, '/') = '\0';
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-	free(f);
-	return 0;
-}
 
 static void flush_ok(struct eng *e)
 {
@@ -803,7 +760,7 @@ static void replay_and_reopen_keep_versions(void **state)
 
 	/* Reopen: same state, same versionID. */
 	eng_close(f->e);
-	f->e = open_at(f->dir);
+	f->e = open_at(f->dir, 0, 0);
 	assert_int_equal(rel_digest(f->e), d1);
 	assert_true(vlog_version(f->e, ENG_VLOG_FRIEND, "a", id2) == v1);
 	assert_memory_equal(id1, id2, 12);
@@ -811,8 +768,8 @@ static void replay_and_reopen_keep_versions(void **state)
 
 	/* The same history on a fresh engine: byte-identical tables. */
 	struct fx g;
-	snprintf(g.dir, sizeof(g.dir), "%.64s2", f->dir);
-	g.e = open_at(g.dir);
+	snprintf(g.dir, sizeof(g.dir), "%.60s2", f->dir);
+	g.e = open_at(g.dir, 0, 0);
 	g.idx = 1;
 	history(&g);
 	flush_ok(g.e);
