@@ -21,8 +21,10 @@
 //	send       {to | group, text}: CreateTextMessage + SendMessage; event "sent" from the callback
 //	expect     {from, group?, text}: waits for a received message (OnRecvNewMessage or the offline
 //	           variant, also one that arrived before this step); event "expect_ok"
-//	expect_latest {from, text}: waits for OnNewConversation/OnConversationChanged with that latest
-//	           message (how a fresh SDK database learns of history); event "expect_ok"
+//	expect_latest {from, text, synced?}: waits for OnNewConversation/OnConversationChanged with
+//	           that latest message (how a fresh SDK database learns of history); with synced, the
+//	           server's copy (seq > 0: the SDK has taken in the push of its own message); event
+//	           "expect_ok"
 //	idle       {ms}: stays logged in that long; fails on any reconnect or kick; event "idle_ok"
 //	wait_line  waits for one line on stdin (the test's go-ahead); event "line"
 //	call       {method, args}: one SDK function of the table `calls` (group and conversation
@@ -58,6 +60,8 @@ type step struct {
 	From  string `json:"from,omitempty"`
 	Text  string `json:"text,omitempty"`
 	Ms    int    `json:"ms,omitempty"`
+	// expect_latest: also require the server's copy (seq > 0), e.g. of one's own message
+	Synced bool `json:"synced,omitempty"`
 	// call and expect_event
 	Method string         `json:"method,omitempty"`
 	Args   []any          `json:"args,omitempty"`
@@ -455,7 +459,8 @@ func (r *runner) run(s step) {
 	case "expect_latest":
 		_, ev := r.waitFor(fmt.Sprintf("a conversation whose latest message is %q from %s", s.Text, s.From), 0,
 			func(e event) bool {
-				return e.name == "conv_latest" && e.msg.Text == s.Text && (s.From == "" || e.msg.SendID == s.From)
+				return e.name == "conv_latest" && e.msg.Text == s.Text &&
+					(s.From == "" || e.msg.SendID == s.From) && (!s.Synced || e.msg.Seq > 0)
 			})
 		emit("expect_ok", map[string]any{"conversationID": ev.text, "unreadCount": ev.code, "msg": ev.msg})
 	case "idle":
