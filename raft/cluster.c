@@ -28,17 +28,40 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
 #include <raft/uv.h>
 
+/* The one membership change in progress (clu_change). */
+struct clu_chg {
+	bool active;
+	bool waiting; /* CLU_ADD: the timer polls the new server's match index */
+	struct clu_change_args a;
+	char addr[CLU_ADDR_MAX]; /* the configuration address "RAFT;API" */
+	uint64_t target;	 /* the match index a standby must reach to be promoted */
+	uint64_t deadline;	 /* uv_now() ms when the catch-up wait gives up */
+	struct raft_change rc;
+	struct raft_transfer tr;
+	clu_change_cb cb;
+	void *data;
+};
+
 struct clu {
 	uv_loop_t *loop;
 	struct raft raft;
 	struct raft_io io;
-	struct raft_uv_transport transport;
+	struct raft_uv_transport transport; /* the wrapper raft_uv uses */
+	struct raft_uv_transport tcp;	    /* raft_uv's TCP transport behind it */
+	raft_uv_accept_cb accept_cb;
+	raft_uv_transport_close_cb transport_close_cb;
+	char raft_addr[CLU_ADDR_MAX]; /* this node's Raft part of addr (tcp keeps a pointer) */
+	uv_timer_t change_timer;
+	struct clu_chg chg;
+	/* clu_read_index: the last applied engine entry but nudges, and when; this term's start */
+	uint64_t write_index, write_ms, read_term, term_start;
 	struct raft_fsm fsm;
 	struct clu_fsm fs;	/* the FSM's state: fs.eng is the engine (replaced by installs) */
 	uv_check_t check;	/* commits the engine batch, then answers */
@@ -85,6 +108,104 @@ static int clu__from_raft(int rv)
 	}
 }
 
+/* ---------------------------------------------------------------- addresses */
+
+static bool ipv4_hostport(const char *p, size_t len)
+{
+	char tmp[CLU_ADDR_MAX];
+	if (len == 0 || len >= sizeof(tmp))
+		return false;
+	memcpy(tmp, p, len);
+	tmp[len] = '\0';
+	char *colon = strrchr(tmp, ':');
+	if (colon == NULL || colon[1] == '\0')
+		return false;
+	*colon = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	struct sockaddr_in sa;
+	return *end == '\0' && port > 0 && port < 65536 && uv_ip4_addr(tmp, (int)port, &sa) == 0;
+}
+
+bool clu_addr_split(const char *addr, char raft[CLU_ADDR_MAX], char api[CLU_ADDR_MAX])
+{
+	const char *semi = strchr(addr, ';');
+	size_t rlen = semi ? (size_t)(semi - addr) : strlen(addr);
+	if (!ipv4_hostport(addr, rlen) || (semi && !ipv4_hostport(semi + 1, strlen(semi + 1))))
+		return false;
+	memcpy(raft, addr, rlen);
+	raft[rlen] = '\0';
+	snprintf(api, CLU_ADDR_MAX, "%s", semi ? semi + 1 : "");
+	return true;
+}
+
+/* The Raft part of a configuration address into out (the whole string if it does not parse). */
+static void raft_part(const char *addr, char out[CLU_ADDR_MAX])
+{
+	char api[CLU_ADDR_MAX];
+	if (!clu_addr_split(addr, out, api))
+		snprintf(out, CLU_ADDR_MAX, "%s", addr);
+}
+
+/* ---------------------------------------------------------------- transport */
+
+/*
+ * raft_uv calls these with configuration addresses ("RAFT;API"); raft_uv's
+ * TCP transport gets the Raft part.  Its callbacks get the wrapper back
+ * (raft_uv keeps its state in the wrapper's data).
+ */
+static int tr_init(struct raft_uv_transport *t, raft_id id, const char *address)
+{
+	struct clu *c = t->impl;
+	raft_part(address, c->raft_addr);
+	int rv = c->tcp.init(&c->tcp, id, c->raft_addr);
+	if (rv != 0)
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s", c->tcp.errmsg);
+	return rv;
+}
+
+static void tr_accepted(struct raft_uv_transport *tcp, raft_id id, const char *address,
+			struct uv_stream_s *stream)
+{
+	struct clu *c = tcp->data;
+	c->accept_cb(&c->transport, id, address, stream);
+}
+
+static int tr_listen(struct raft_uv_transport *t, raft_uv_accept_cb cb)
+{
+	struct clu *c = t->impl;
+	c->accept_cb = cb;
+	int rv = c->tcp.listen(&c->tcp, tr_accepted);
+	if (rv != 0)
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s", c->tcp.errmsg);
+	return rv;
+}
+
+static int tr_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+		      const char *address, raft_uv_connect_cb cb)
+{
+	struct clu *c = t->impl;
+	char raft[CLU_ADDR_MAX];
+	raft_part(address, raft);
+	int rv = c->tcp.connect(&c->tcp, req, id, raft, cb);
+	if (rv != 0)
+		snprintf(t->errmsg, sizeof(t->errmsg), "%s", c->tcp.errmsg);
+	return rv;
+}
+
+static void tr_closed(struct raft_uv_transport *tcp)
+{
+	struct clu *c = tcp->data;
+	c->transport_close_cb(&c->transport);
+}
+
+static void tr_close(struct raft_uv_transport *t, raft_uv_transport_close_cb cb)
+{
+	struct clu *c = t->impl;
+	c->transport_close_cb = cb;
+	c->tcp.close(&c->tcp, tr_closed);
+}
+
 /* ---------------------------------------------------------------- FSM (fsm.c) */
 
 /* Every applied entry: a watched command's bytes are matched here (in the batch, not committed). */
@@ -92,6 +213,10 @@ static void fsm_applied(void *arg, uint64_t index, const void *cmd, size_t len,
 			const struct eng_result *res)
 {
 	struct clu *c = arg;
+	if (c->nudge_len == 0 || len != c->nudge_len || memcmp(cmd, c->nudge_cmd, len) != 0) {
+		c->write_index = index;
+		c->write_ms = uv_now(c->loop);
+	}
 	for (struct clu_watch **pw = &c->watches; *pw; pw = &(*pw)->next) {
 		struct clu_watch *w = *pw;
 		if (w->len != len || memcmp(w->cmd, cmd, len) != 0)
@@ -173,8 +298,13 @@ static void check_cb(uv_check_t *h)
 			c->matched_tail = NULL;
 		w->cb(w, w->index);
 	}
-	/* Forwarded writes applied on the leader, now committed here (invariant 6). */
-	uint64_t applied = eng_dirty(c->fs.eng) ? 0 : eng_applied_index(c->fs.eng);
+	/*
+	 * Forwarded writes applied on the leader, now committed here (invariant
+	 * 6).  Raft's applied index counts too: barrier and configuration
+	 * entries never reach the engine, and everything up to it that did is
+	 * in the commit above.
+	 */
+	uint64_t applied = clu_applied(c);
 	for (struct clu_wait **pw = &c->waits; *pw;) {
 		struct clu_wait *w = *pw;
 		if (w->index > applied && !c->closing) {
@@ -299,6 +429,33 @@ void clu_nudge(struct clu *c)
 		c->nudging = true;
 }
 
+uint64_t clu_commit_index(struct clu *c)
+{
+	return c->raft.commit_index;
+}
+
+uint64_t clu_read_index(struct clu *c)
+{
+	if (!clu_is_leader(c))
+		return 0;
+	if (c->read_term != c->raft.current_term) {
+		c->read_term = c->raft.current_term;
+		c->term_start = raft_last_index(&c->raft);
+	}
+	uint64_t idx = IM_MAX(c->write_index, c->term_start);
+	if (c->raft.commit_index < idx ||
+	    uv_now(c->loop) - c->write_ms <= c->raft.heartbeat_timeout)
+		clu_nudge(c);
+	return idx;
+}
+
+uint64_t clu_applied(struct clu *c)
+{
+	if (eng_dirty(c->fs.eng))
+		return 0;
+	return IM_MAX(eng_applied_index(c->fs.eng), raft_last_applied(&c->raft));
+}
+
 bool clu_is_leader(struct clu *c)
 {
 	return !c->closing && raft_state(&c->raft) == RAFT_LEADER;
@@ -408,15 +565,24 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	c->on_answered = o->on_answered;
 	c->install = o->install;
 	c->arg = o->arg;
-	snprintf(c->addr, sizeof(c->addr), "%s", o->addr);
+	if (o->api_addr && o->api_addr[0])
+		snprintf(c->addr, sizeof(c->addr), "%s;%s", o->addr, o->api_addr);
+	else
+		snprintf(c->addr, sizeof(c->addr), "%s", o->addr);
 
-	rv = raft_uv_tcp_init(&c->transport, c->loop);
+	rv = raft_uv_tcp_init(&c->tcp, c->loop);
 	if (rv != 0) {
 		snprintf(err, errlen, "raft_uv_tcp_init: %s", raft_strerror(rv));
 		goto err_after_alloc;
 	}
-	const char *bind = o->bind_addr ? o->bind_addr : c->addr;
-	rv = raft_uv_tcp_set_bind_address(&c->transport, bind);
+	c->tcp.data = c;
+	c->transport = (struct raft_uv_transport){.impl = c,
+						  .init = tr_init,
+						  .listen = tr_listen,
+						  .connect = tr_connect,
+						  .close = tr_close};
+	const char *bind = o->bind_addr ? o->bind_addr : o->addr;
+	rv = raft_uv_tcp_set_bind_address(&c->tcp, bind);
 	if (rv != 0) {
 		snprintf(err, errlen, "raft bind address %s: %s", bind, raft_strerror(rv));
 		goto err_after_transport;
@@ -453,12 +619,18 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	/* The same member list on every node gives the same bootstrap configuration. */
 	struct raft_configuration conf;
 	raft_configuration_init(&conf);
-	if (o->n_members == 0)
+	if (o->join)
+		rv = RAFT_CANTBOOTSTRAP; /* a member's leader adds this node */
+	else if (o->n_members == 0)
 		rv = raft_configuration_add(&conf, c->id, c->addr, RAFT_VOTER);
 	else
-		for (unsigned i = 0; i < o->n_members && rv == 0; i++)
-			rv = raft_configuration_add(&conf, o->members[i].id, o->members[i].addr,
-						    RAFT_VOTER);
+		for (unsigned i = 0; i < o->n_members && rv == 0; i++) {
+			char a[CLU_ADDR_MAX];
+			const char *api = o->members[i].api_addr;
+			snprintf(a, sizeof(a), "%s%s%s", o->members[i].addr, api ? ";" : "",
+				 api ? api : "");
+			rv = raft_configuration_add(&conf, o->members[i].id, a, RAFT_VOTER);
+		}
 	if (rv == 0)
 		rv = raft_bootstrap(&c->raft, &conf);
 	raft_configuration_close(&conf);
@@ -479,7 +651,9 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	uv_timer_init(c->loop, &c->start_timer);
 	c->start_timer.data = c;
 	uv_timer_start(&c->start_timer, start_timer_cb, 0, 10);
-	c->handles_open = 2;
+	uv_timer_init(c->loop, &c->change_timer);
+	c->change_timer.data = c;
+	c->handles_open = 3;
 	*out = c;
 	return 0;
 
@@ -491,7 +665,7 @@ err_after_raft:
 err_after_io:
 	raft_uv_close(&c->io);
 err_after_transport:
-	raft_uv_tcp_close(&c->transport);
+	raft_uv_tcp_close(&c->tcp);
 err_after_alloc:
 	im_free(c);
 	return IM_ERAFT;
@@ -539,7 +713,8 @@ void clu_get_status(struct clu *c, struct clu_status *out)
 	for (unsigned i = 0; i < conf->n && i < CLU_MAX_MEMBERS; i++) {
 		struct clu_member_status *m = &out->members[out->n_members++];
 		m->id = conf->servers[i].id;
-		snprintf(m->addr, sizeof(m->addr), "%s", conf->servers[i].address);
+		if (!clu_addr_split(conf->servers[i].address, m->addr, m->api_addr))
+			snprintf(m->addr, sizeof(m->addr), "%s", conf->servers[i].address);
 		m->role = conf->servers[i].role;
 		if (out->state == RAFT_LEADER && c->raft.leader_state.progress != NULL) {
 			m->match_known = true;
@@ -548,6 +723,238 @@ void clu_get_status(struct clu *c, struct clu_status *out)
 					     : c->raft.leader_state.progress[i].match_index;
 		}
 	}
+}
+
+bool clu_member_api(struct clu *c, uint64_t id, char *out)
+{
+	const struct raft_configuration *conf = &c->raft.configuration;
+	char raft[CLU_ADDR_MAX];
+	for (unsigned i = 0; i < conf->n; i++)
+		if (conf->servers[i].id == id)
+			return clu_addr_split(conf->servers[i].address, raft, out) &&
+			       out[0] != '\0';
+	return false;
+}
+
+/* ---------------------------------------------------------------- membership */
+
+static const struct raft_server *conf_server(struct clu *c, uint64_t id, unsigned *index)
+{
+	const struct raft_configuration *conf = &c->raft.configuration;
+	for (unsigned i = 0; i < conf->n; i++)
+		if (conf->servers[i].id == id) {
+			if (index)
+				*index = i;
+			return &conf->servers[i];
+		}
+	return NULL;
+}
+
+static void chg_finish(struct clu *c, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void chg_finish(struct clu *c, int status, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	uv_timer_stop(&c->change_timer);
+	struct clu_chg *g = &c->chg;
+	g->active = g->waiting = false;
+	if (status == 0)
+		IM_INFO("membership: %s", msg);
+	else
+		IM_WARN("membership change failed: %s", msg);
+	g->cb(g->data, status, msg);
+}
+
+static void chg_step(struct clu *c);
+
+static void chg_raft_cb(struct raft_change *rc, int status)
+{
+	struct clu *c = rc->data;
+	if (status != 0) {
+		chg_finish(c, clu__from_raft(status), "node %llu: %s",
+			   (unsigned long long)c->chg.a.id, raft_strerror(status));
+		return;
+	}
+	if (c->chg.a.op == CLU_REMOVE) {
+		chg_finish(c, 0, "node %llu removed", (unsigned long long)c->chg.a.id);
+		return;
+	}
+	chg_step(c);
+}
+
+static void chg_timer_cb(uv_timer_t *t)
+{
+	chg_step(t->data);
+}
+
+static void chg_transfer_cb(struct raft_transfer *tr)
+{
+	struct clu *c = tr->data;
+	uint64_t lead = clu_leader_id(c);
+	if (raft_state(&c->raft) != RAFT_LEADER)
+		chg_finish(c, IM_ENOTLEADER,
+			   "not the leader: leadership handed to node %llu, send the removal of "
+			   "node %llu there",
+			   (unsigned long long)lead, (unsigned long long)c->chg.a.id);
+	else
+		chg_finish(c, IM_ERAFT, "handing leadership over failed: try again");
+}
+
+/*
+ * One step of an add: from the server's role in the current configuration
+ * to the next (absent -> spare -> standby -> caught up -> voter), or done.
+ */
+static void chg_step(struct clu *c)
+{
+	struct clu_chg *g = &c->chg;
+	unsigned long long id = g->a.id;
+	if (c->closing) {
+		chg_finish(c, IM_ESHUTDOWN, "node %llu: shutting down", id);
+		return;
+	}
+	if (raft_state(&c->raft) != RAFT_LEADER) {
+		chg_finish(c, IM_ENOTLEADER,
+			   "not the leader: this node lost leadership while adding node %llu", id);
+		return;
+	}
+	g->rc.data = c;
+	unsigned i;
+	const struct raft_server *srv = conf_server(c, g->a.id, &i);
+	int rv;
+	if (srv == NULL) {
+		rv = raft_add(&c->raft, &g->rc, g->a.id, g->addr, chg_raft_cb);
+	} else if (strcmp(srv->address, g->addr) != 0) {
+		chg_finish(c, IM_EEXIST, "node %llu is a member at %s: remove it first", id,
+			   srv->address);
+		return;
+	} else if (srv->role == g->a.role) {
+		chg_finish(c, 0, "node %llu is a %s at %s", id,
+			   g->a.role == RAFT_VOTER     ? "voter"
+			   : g->a.role == RAFT_STANDBY ? "standby"
+						       : "spare",
+			   g->addr);
+		return;
+	} else if (g->a.role != RAFT_VOTER || srv->role == RAFT_SPARE) {
+		rv = raft_assign(&c->raft, &g->rc, g->a.id,
+				 g->a.role == RAFT_SPARE ? RAFT_SPARE : RAFT_STANDBY, chg_raft_cb);
+	} else {
+		/* A standby on its way to voter: wait until it has caught up. */
+		uint64_t match = c->raft.leader_state.progress[i].match_index;
+		if (!g->waiting) {
+			g->waiting = true;
+			g->target = raft_last_index(&c->raft);
+			g->deadline = uv_now(c->loop) + g->a.timeout_ms;
+			IM_INFO(
+			    "membership: node %llu is a standby; promoting once it has index %llu",
+			    id, (unsigned long long)g->target);
+		}
+		if (match < g->target) {
+			if (uv_now(c->loop) >= g->deadline) {
+				chg_finish(c, -ETIMEDOUT,
+					   "node %llu did not catch up within %u ms (at %llu of "
+					   "%llu): left a standby",
+					   id, g->a.timeout_ms, (unsigned long long)match,
+					   (unsigned long long)g->target);
+				return;
+			}
+			uv_timer_start(&c->change_timer, chg_timer_cb, 50, 0);
+			return;
+		}
+		rv = raft_assign(&c->raft, &g->rc, g->a.id, RAFT_VOTER, chg_raft_cb);
+	}
+	if (rv != 0)
+		chg_finish(c, clu__from_raft(rv), "node %llu: %s", id, raft_errmsg(&c->raft));
+}
+
+int clu_change(struct clu *c, const struct clu_change_args *a, clu_change_cb cb, void *data,
+	       char *err, size_t errlen)
+{
+	if (c->closing) {
+		snprintf(err, errlen, "shutting down");
+		return IM_ESHUTDOWN;
+	}
+	if (raft_state(&c->raft) != RAFT_LEADER) {
+		snprintf(err, errlen, "not the leader (node %llu leads)",
+			 (unsigned long long)clu_leader_id(c));
+		return IM_ENOTLEADER;
+	}
+	if (c->chg.active || c->raft.leader_state.change != NULL) {
+		snprintf(err, errlen, "another membership change is in progress");
+		return IM_EPERM;
+	}
+	if (a->id == 0) {
+		snprintf(err, errlen, "node id 0");
+		return IM_EINVAL;
+	}
+	struct clu_chg *g = &c->chg;
+	memset(g, 0, sizeof(*g));
+	g->a = *a;
+	g->cb = cb;
+	g->data = data;
+	g->rc.data = c;
+	if (a->op == CLU_ADD) {
+		char r[CLU_ADDR_MAX], api[CLU_ADDR_MAX];
+		int n = snprintf(g->addr, sizeof(g->addr), "%s;%s",
+				 a->raft_addr ? a->raft_addr : "", a->api_addr ? a->api_addr : "");
+		if (n >= (int)sizeof(g->addr) || !clu_addr_split(g->addr, r, api) || !api[0]) {
+			snprintf(err, errlen, "addresses must be IPv4 HOST:PORT");
+			return IM_EINVAL;
+		}
+		if (a->role != RAFT_VOTER && a->role != RAFT_STANDBY && a->role != RAFT_SPARE) {
+			snprintf(err, errlen, "bad role %d", a->role);
+			return IM_EINVAL;
+		}
+		const struct raft_server *srv = conf_server(c, a->id, NULL);
+		if (srv == NULL && c->raft.configuration.n >= CLU_MAX_MEMBERS) {
+			snprintf(err, errlen, "a cluster has at most %d members", CLU_MAX_MEMBERS);
+			return IM_EINVAL;
+		}
+		if (srv && strcmp(srv->address, g->addr) != 0) {
+			snprintf(err, errlen, "node %llu is a member at %s: remove it first",
+				 (unsigned long long)a->id, srv->address);
+			return IM_EEXIST;
+		}
+		if (g->a.timeout_ms == 0)
+			g->a.timeout_ms = 60000;
+		g->active = true;
+		chg_step(c);
+		return 0;
+	}
+	if (a->op != CLU_REMOVE) {
+		snprintf(err, errlen, "bad operation");
+		return IM_EINVAL;
+	}
+	const struct raft_server *srv = conf_server(c, a->id, NULL);
+	if (srv == NULL) {
+		snprintf(err, errlen, "node %llu is not a member", (unsigned long long)a->id);
+		return IM_ENOTFOUND;
+	}
+	unsigned voters = 0;
+	for (unsigned i = 0; i < c->raft.configuration.n; i++)
+		voters += c->raft.configuration.servers[i].role == RAFT_VOTER;
+	if (srv->role == RAFT_VOTER && voters == 1) {
+		snprintf(err, errlen, "node %llu is the last voter", (unsigned long long)a->id);
+		return IM_EINVAL;
+	}
+	int rv;
+	g->active = true;
+	if (a->id == c->id) {
+		/* Hand leadership to the most up-to-date voter; the removal is its to do. */
+		g->tr.data = c;
+		rv = raft_transfer(&c->raft, &g->tr, 0, chg_transfer_cb);
+	} else {
+		rv = raft_remove(&c->raft, &g->rc, a->id, chg_raft_cb);
+	}
+	if (rv != 0) {
+		g->active = false;
+		snprintf(err, errlen, "%s", raft_errmsg(&c->raft));
+		return clu__from_raft(rv);
+	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------- close */
@@ -576,14 +983,19 @@ static void raft_closed(struct raft *r)
 	/* Answers for entries applied during shutdown, then the failures. */
 	check_cb(&c->check);
 	raft_uv_close(&c->io);
-	raft_uv_tcp_close(&c->transport);
+	raft_uv_tcp_close(&c->tcp);
 	uv_close((uv_handle_t *)&c->check, handle_closed);
+	uv_close((uv_handle_t *)&c->change_timer, handle_closed);
 	uv_close((uv_handle_t *)&c->start_timer, handle_closed);
 }
 
 void clu_close(struct clu *c, void (*cb)(void *arg), void *arg)
 {
 	c->closing = true;
+	/* A change waiting on the timer fails now; one inside raft fails when raft closes it. */
+	if (c->chg.active && c->chg.waiting && uv_is_active((uv_handle_t *)&c->change_timer))
+		chg_finish(c, IM_ESHUTDOWN, "node %llu: shutting down",
+			   (unsigned long long)c->chg.a.id);
 	c->close_cb = cb;
 	c->close_arg = arg;
 	c->raft.data = c;

@@ -29,17 +29,29 @@
  *
  * One code path: a single node is a one-voter cluster; a cluster is 2 to
  * CLU_MAX_MEMBERS voters bootstrapped from the same member list on every
- * node.  Loop thread only.
+ * node, or grown and shrunk at runtime (clu_change).  Loop thread only.
+ *
+ * Member addresses: each server of the Raft configuration carries
+ * "RAFT_HOST:PORT;API_HOST:PORT", the address of its Raft transport and of
+ * its REST API (which the node channel uses), so the API addresses are
+ * replicated and changed together with the membership itself.  The Raft
+ * transport here is raft_uv's TCP transport behind a thin wrapper that
+ * hands it the part before ';'.  A configuration written by an older
+ * version holds "RAFT_HOST:PORT" alone (no API address known from Raft).
  */
 
 struct clu;
 
 #define CLU_MAX_MEMBERS 7
 
+/* Longest "RAFT_HOST:PORT;API_HOST:PORT" of a member. */
+#define CLU_ADDR_MAX 128
+
 /* A voter of the initial configuration. */
 struct clu_member {
 	uint64_t id;
-	const char *addr; /* "HOST:PORT" of its Raft transport */
+	const char *addr;     /* "HOST:PORT" of its Raft transport */
+	const char *api_addr; /* "HOST:PORT" of its REST API, or NULL */
 };
 
 struct clu_opts {
@@ -48,8 +60,15 @@ struct clu_opts {
 	uint64_t id;	       /* this node's id (1 for a single node) */
 	const char *addr;      /* "HOST:PORT" peers reach this node's Raft transport at */
 	const char *bind_addr; /* "HOST:PORT" it binds to (NULL: addr) */
+	const char *api_addr;  /* "HOST:PORT" peers reach this node's REST API at, or NULL */
 	unsigned n_members;    /* voters bootstrapped on first start (0: just this node) */
 	const struct clu_member *members;
+	/*
+	 * Never bootstrap: the node starts with whatever Raft log it has (none
+	 * on a first start) and waits for a member's leader to add it
+	 * (clu_change on the leader).
+	 */
+	bool join;
 	unsigned election_timeout_ms; /* default 1000; heartbeats every tenth of it */
 	struct eng *eng;	      /* the state machine; not owned */
 	unsigned snapshot_threshold;  /* entries between snapshots (default 8192) */
@@ -140,9 +159,12 @@ struct clu_wait {
 /*
  * cb runs once, after an engine commit that covers index (status 0), or with
  * IM_ESHUTDOWN when the cluster closes.  It never runs from inside this call.
+ * clu_applied() >= index means it would run at the next check.
  */
 void clu_wait_applied(struct clu *c, struct clu_wait *w, uint64_t index,
 		      void (*cb)(struct clu_wait *w, int status));
+/* The index this node's engine has committed everything up to (see clu_wait_applied). */
+uint64_t clu_applied(struct clu *c);
 /* Forgets a wait whose cb has not run (cb never runs then). */
 void clu_wait_cancel(struct clu *c, struct clu_wait *w);
 
@@ -190,10 +212,11 @@ void clu_nudge(struct clu *c);
 /* Status for /cluster/status and logs. */
 struct clu_member_status {
 	uint64_t id;
-	char addr[128];
-	int role;	      /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
-	bool match_known;     /* on the leader: match_index is the follower's progress */
-	uint64_t match_index; /* highest entry known replicated on it */
+	char addr[CLU_ADDR_MAX];     /* its Raft transport address */
+	char api_addr[CLU_ADDR_MAX]; /* its REST API address ("" when the configuration has none) */
+	int role;		     /* RAFT_VOTER, RAFT_STANDBY, RAFT_SPARE */
+	bool match_known;	     /* on the leader: match_index is the follower's progress */
+	uint64_t match_index;	     /* highest entry known replicated on it */
 };
 struct clu_status {
 	uint64_t id;
@@ -210,6 +233,75 @@ struct clu_status {
 	struct clu_member_status members[CLU_MAX_MEMBERS];
 };
 void clu_get_status(struct clu *c, struct clu_status *out);
+
+/*
+ * The REST API address of member id from the Raft configuration into out
+ * (CLU_ADDR_MAX bytes): true, or false when id is not a member or its entry
+ * has no API address.
+ */
+bool clu_member_api(struct clu *c, uint64_t id, char *out);
+
+/*
+ * Splits a configuration address "RAFT[;API]" into its parts (API "" when
+ * absent).  Returns false if a part is not an IPv4 "HOST:PORT" or too long.
+ */
+bool clu_addr_split(const char *addr, char raft[CLU_ADDR_MAX], char api[CLU_ADDR_MAX]);
+
+/*
+ * Membership changes, on the leader, one at a time (Raft changes one server
+ * per configuration entry).
+ *
+ * CLU_ADD makes server id a member with the given role at raft_addr and
+ * api_addr: raft_add (as a spare), then raft_assign(standby), which starts
+ * replicating to it (by log entries, or an engine copy if the log was
+ * compacted past what it has), then, for a voter, waits until its match
+ * index reaches the leader's last index of when it became a standby and
+ * raft_assign(voter), whose catch-up rounds are then short.  Re-running an
+ * add that stopped half way continues from the server's current role; an
+ * id that is a member at another address is refused (IM_EEXIST: remove it
+ * first).  The wait gives up after timeout_ms (the server stays a standby)
+ * with -ETIMEDOUT.
+ *
+ * CLU_REMOVE takes server id out of the configuration (raft_remove); the
+ * node itself should then be stopped.  Removing the leader itself first
+ * hands leadership to the most up-to-date voter (raft_transfer) and fails
+ * with IM_ENOTLEADER: send the removal to the new leader.  The last voter
+ * cannot be removed (IM_EINVAL).
+ *
+ * On success cb runs once, later, with 0 when the configuration holding the
+ * change is committed, or with an error and a message.  Returns 0, or an
+ * error with a message in err (cb never runs then): IM_ENOTLEADER, IM_EPERM
+ * (another change is in progress), IM_EINVAL, IM_ENOTFOUND (removing a
+ * non-member), IM_EEXIST.
+ */
+enum clu_change_op { CLU_ADD = 1, CLU_REMOVE = 2 };
+struct clu_change_args {
+	enum clu_change_op op;
+	uint64_t id;
+	const char *raft_addr; /* CLU_ADD: "HOST:PORT" */
+	const char *api_addr;  /* CLU_ADD: "HOST:PORT" */
+	int role;	       /* CLU_ADD: RAFT_VOTER (the usual), RAFT_STANDBY or RAFT_SPARE */
+	unsigned timeout_ms;   /* CLU_ADD: the catch-up wait (0: 60000) */
+};
+typedef void (*clu_change_cb)(void *data, int status, const char *msg);
+int clu_change(struct clu *c, const struct clu_change_args *a, clu_change_cb cb, void *data,
+	       char *err, size_t errlen);
+
+/* Raft's commit index on this node (a leader's covers every acknowledged write). */
+uint64_t clu_commit_index(struct clu *c);
+
+/*
+ * On the leader, for a read barrier: an index such that every write
+ * acknowledged anywhere so far is at or below it: the last engine entry
+ * applied here that is not a nudge NOOP, and at least the last index of
+ * the log when this term's leadership began (entries an earlier leader may
+ * have acknowledged, which this leader may not know committed yet).  A
+ * reader waits until its engine has it (clu_wait_applied).  If that entry
+ * was applied within the last heartbeat interval the followers may not know
+ * it is committed, so this also nudges (clu_nudge); an idle cluster
+ * appends nothing.  0 when this node does not lead.
+ */
+uint64_t clu_read_index(struct clu *c);
 
 /* This node leads (proposals may succeed here). */
 bool clu_is_leader(struct clu *c);

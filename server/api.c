@@ -369,6 +369,23 @@ static void health(struct srv *s, struct http_req *h, bool ready_check)
 		plain(h, 200, "ok\n");
 }
 
+static void api_dispatch(struct api_req *r);
+
+static void barrier_done(struct clu_req *creq, int status, const struct eng_result *res)
+{
+	IM_UNUSED(res);
+	struct api_req *r = creq->data;
+	if (r->http == NULL) {
+		api_fail(r, OI_SERVER_INTERNAL, "the client went away"); /* only frees r */
+		return;
+	}
+	if (status != 0) {
+		api_fail_im(r, status, "read barrier");
+		return;
+	}
+	api_dispatch(r);
+}
+
 void api_handle(struct http_req *h, void *arg)
 {
 	struct srv *s = arg;
@@ -409,6 +426,7 @@ void api_handle(struct http_req *h, void *arg)
 	}
 	r->s = s;
 	r->http = h;
+	r->creq.data = r;
 	h->data = r;
 	h->on_abort = on_abort;
 	if (h->error == HTTP_REQ_BODY_TOO_LARGE) {
@@ -422,6 +440,23 @@ void api_handle(struct http_req *h, void *arg)
 		return;
 	}
 	snprintf(r->op_id, sizeof(r->op_id), "%.*s", (int)IM_MIN(op.n, 128u), op.p);
+	r->route = route;
+	/* A cluster follower first catches up with what the cluster acknowledged. */
+	int rv = s->read_barrier && !(route->flags & API_NO_BARRIER)
+		     ? s->read_barrier(s, &r->creq, barrier_done)
+		     : 1;
+	if (rv == 1)
+		api_dispatch(r);
+	else if (rv != 0)
+		api_fail_im(r, rv, "read barrier");
+}
+
+/* The rest of api_handle, once this node is caught up. */
+static void api_dispatch(struct api_req *r)
+{
+	struct srv *s = r->s;
+	struct http_req *h = r->http;
+	const struct api_route *route = r->route;
 	if (!(route->flags & API_NO_TOKEN)) {
 		struct im_str tok = http_req_header(h, "token");
 		if (tok.n == 0) {

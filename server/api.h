@@ -79,6 +79,15 @@ struct srv {
 	 */
 	void (*kick_remote)(struct srv *s, struct im_str user_id, int32_t platform_id,
 			    struct im_str keep_token);
+	/*
+	 * Before a REST request or a WebSocket login is handled: waits until
+	 * this node has applied every write acknowledged anywhere in the
+	 * cluster (node_read_barrier).  Returns 0 (cb runs later), 1 (nothing
+	 * to wait for), or an error.  NULL: nothing to wait for (one node).
+	 */
+	int (*read_barrier)(struct srv *s, struct clu_req *req, clu_done_cb cb);
+	/* Called when the leader says this node was removed from the cluster. NULL: nothing. */
+	void (*on_removed)(struct srv *s);
 };
 
 /* The authenticated caller of a request. */
@@ -104,6 +113,7 @@ struct api_req {
 	struct im_buf cmd;   /* the encoded command being proposed */
 	void *state;	     /* per-route state, freed with im_free */
 	struct eng_rtxn *rt; /* open read snapshot (api_read), ended by reply/fail/propose */
+	const struct api_route *route;
 };
 
 /* Entry point for the HTTP server. */
@@ -159,7 +169,11 @@ struct api_route {
 	api_handler fn;
 	unsigned flags;
 };
-enum { API_NO_TOKEN = 1u << 0, API_RAW_BODY = 1u << 1 /* not JSON: the handler reads it */ };
+enum {
+	API_NO_TOKEN = 1u << 0,
+	API_RAW_BODY = 1u << 1,	  /* not JSON: the handler reads it */
+	API_NO_BARRIER = 1u << 2, /* served from this node's state as it is (cluster admin calls) */
+};
 extern const struct api_route api_routes_auth[];
 extern const struct api_route api_routes_user[];
 extern const struct api_route api_routes_group[];

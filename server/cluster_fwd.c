@@ -28,6 +28,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <llhttp.h>
 #include <mbedtls/md.h>
@@ -48,6 +49,7 @@ struct fwd_op {
 	struct clu_wait wait;
 	struct clu_watch watch;
 	bool watching; /* watch registered and not fired */
+	bool barrier;  /* a read barrier (node_read_barrier): no command, nothing to watch */
 	struct eng_result res;
 };
 
@@ -346,14 +348,15 @@ static void send_op(struct node *n, struct fwd_op *op)
 {
 	struct fconn *fc = n->conn;
 	struct wreq *wr = im_calloc(1, sizeof(*wr));
+	const char *label = op->barrier ? "readindex" : "forward";
 	char mac[65];
-	node_auth(n->s->secret, "forward", op->cmd.p, op->cmd.len, mac);
+	node_auth(n->s->secret, label, op->cmd.p, op->cmd.len, mac);
 	if (wr == NULL ||
 	    im_buf_printf(&wr->buf,
-			  "POST /cluster/node/forward HTTP/1.1\r\nHost: imlog\r\n"
+			  "POST /cluster/node/%s HTTP/1.1\r\nHost: imlog\r\n"
 			  "Content-Type: application/octet-stream\r\nX-Imlog-Node: %lld\r\n"
 			  "X-Imlog-Auth: %s\r\nContent-Length: %zu\r\n\r\n",
-			  (long long)n->s->cfg->node_id, mac, op->cmd.len) != 0 ||
+			  label, (long long)n->s->cfg->node_id, mac, op->cmd.len) != 0 ||
 	    im_buf_add(&wr->buf, op->cmd.p, op->cmd.len) != 0) {
 		if (wr)
 			im_buf_free(&wr->buf);
@@ -372,9 +375,11 @@ static void send_op(struct node *n, struct fwd_op *op)
 	}
 	op->state = OP_SENT;
 	op->next = NULL;
-	op->watch.data = op;
-	op->watching = true;
-	clu_watch_cmd(n->s->clu, &op->watch, op->cmd.p, op->cmd.len, &op->res, on_watch);
+	if (!op->barrier) {
+		op->watch.data = op;
+		op->watching = true;
+		clu_watch_cmd(n->s->clu, &op->watch, op->cmd.p, op->cmd.len, &op->res, on_watch);
+	}
 	if (fc->sent_tail)
 		fc->sent_tail->next = op;
 	else
@@ -402,9 +407,21 @@ static void connect_cb(uv_connect_t *cr, int status)
 	pump(n);
 }
 
+bool node_member_api(struct srv *s, uint64_t id, char out[CLU_ADDR_MAX])
+{
+	if (s->clu && clu_member_api(s->clu, id, out))
+		return true;
+	const char *a = cfg_member_api(s->cfg, (int64_t)id);
+	if (a == NULL)
+		return false;
+	snprintf(out, CLU_ADDR_MAX, "%s", a);
+	return true;
+}
+
 static void conn_open(struct node *n, uint64_t leader)
 {
-	const char *addr = cfg_member_api(n->s->cfg, (int64_t)leader);
+	char buf[CLU_ADDR_MAX];
+	const char *addr = node_member_api(n->s, leader, buf) ? buf : NULL;
 	char host[128];
 	struct sockaddr_in sa;
 	const char *colon = addr ? strrchr(addr, ':') : NULL;
@@ -466,6 +483,24 @@ static void expire(struct node *n, int64_t now)
 	}
 }
 
+/* A read barrier on the leader: answered now if its engine has the read index, else waits. */
+static void barrier_here(struct node *n, struct fwd_op *op)
+{
+	struct clu *c = n->s->clu;
+	uint64_t idx = clu_read_index(c);
+	if (clu_applied(c) >= idx) {
+		op_answer(op, 0);
+		op_free(op);
+		return;
+	}
+	op->index = idx;
+	op->state = OP_WAIT;
+	op->next = n->waiting;
+	n->waiting = op;
+	op->wait.data = op;
+	clu_wait_applied(c, &op->wait, idx, on_applied);
+}
+
 /* Moves queued writes on: proposes them here if this node leads, else sends them to the leader. */
 static void pump(struct node *n)
 {
@@ -481,6 +516,10 @@ static void pump(struct node *n)
 		while (n->queue_head) {
 			struct fwd_op *op = n->queue_head;
 			n->queue_head = op->next;
+			if (op->barrier) {
+				barrier_here(n, op);
+				continue;
+			}
 			int rv = clu_propose(c, op->req, op->cmd.p, op->cmd.len, op->cb);
 			if (rv != 0)
 				op_answer(op, rv);
@@ -508,21 +547,24 @@ static void timer_cb(uv_timer_t *t)
 	pump(t->data);
 }
 
-int node_propose(struct srv *s, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb)
+/*
+ * Queues an operation for the leader: a command to forward, or a barrier
+ * (cmd NULL; on the leader itself it waits for its own engine).
+ */
+static int enqueue(struct node *n, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb)
 {
-	struct node *n = s->node;
-	if (n == NULL || clu_is_leader(s->clu))
-		return clu_propose(s->clu, req, cmd, len, cb);
+	struct srv *s = n->s;
 	if (n->closing)
 		return IM_ESHUTDOWN;
 	struct fwd_op *op = im_calloc(1, sizeof(*op));
-	if (op == NULL || im_buf_add(&op->cmd, cmd, len) != 0) {
+	if (op == NULL || (cmd && im_buf_add(&op->cmd, cmd, len) != 0)) {
 		im_free(op);
 		return -ENOMEM;
 	}
 	op->n = n;
 	op->req = req;
 	op->cb = cb;
+	op->barrier = cmd == NULL;
 	op->state = OP_QUEUED;
 	op->deadline = (int64_t)uv_now(s->loop) + s->cfg->forward_timeout_ms;
 	if (n->queue_tail)
@@ -532,6 +574,24 @@ int node_propose(struct srv *s, struct clu_req *req, const void *cmd, size_t len
 	n->queue_tail = op;
 	pump(n);
 	return 0;
+}
+
+int node_propose(struct srv *s, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb)
+{
+	struct node *n = s->node;
+	if (n == NULL || clu_is_leader(s->clu))
+		return clu_propose(s->clu, req, cmd, len, cb);
+	return enqueue(n, req, cmd, len, cb);
+}
+
+int node_read_barrier(struct srv *s, struct clu_req *req, clu_done_cb cb)
+{
+	struct node *n = s->node;
+	if (n == NULL)
+		return 1;
+	if (clu_is_leader(s->clu) && clu_applied(s->clu) >= clu_read_index(s->clu))
+		return 1; /* the usual case on a leader: nothing to wait for */
+	return enqueue(n, req, NULL, 0, cb);
 }
 
 int node_start(struct srv *s, struct node **out)
@@ -655,10 +715,56 @@ void node_kick_remote(struct srv *s, struct im_str user_id, int32_t platform_id,
 		im_buf_free(&body);
 		return;
 	}
-	for (int i = 0; i < s->cfg->n_api_members; i++)
-		if (s->cfg->api_members[i].id != s->cfg->node_id)
-			bcast_one(n, s->cfg->api_members[i].addr, "kick", &body);
+	/* Every other member of the current configuration. */
+	struct clu_status st;
+	clu_get_status(s->clu, &st);
+	for (unsigned i = 0; i < st.n_members; i++) {
+		char addr[CLU_ADDR_MAX];
+		if (st.members[i].id != (uint64_t)s->cfg->node_id &&
+		    node_member_api(s, st.members[i].id, addr))
+			bcast_one(n, addr, "kick", &body);
+	}
 	im_buf_free(&body);
+}
+
+void node_tell_removed(struct srv *s, uint64_t id, const char *addr)
+{
+	struct node *n = s->node;
+	struct im_buf body = {0};
+	if (n == NULL || n->closing ||
+	    im_buf_printf(&body, "%llu\n%lld", (unsigned long long)id, (long long)time(NULL)) !=
+		0) {
+		im_buf_free(&body);
+		return;
+	}
+	bcast_one(n, addr, "removed", &body);
+	im_buf_free(&body);
+}
+
+/*
+ * POST /cluster/node/removed: "id\nunix_time".  This node was taken out of
+ * the configuration by the leader (which never replicates the entry that
+ * removes it to it): it stops (srv->on_removed) rather than campaign and
+ * serve stale reads.  The time bounds a replay to NODE_AUTH_SKEW_S.
+ */
+static void removed_serve(struct srv *s, struct http_req *h)
+{
+	if (!node__auth_ok(s, h, "removed", h->body, h->body_len))
+		return;
+	char tmp[64];
+	unsigned long long id = 0;
+	long long t = 0;
+	snprintf(tmp, sizeof(tmp), "%.*s", (int)IM_MIN(h->body_len, sizeof(tmp) - 1), h->body);
+	if (sscanf(tmp, "%llu\n%lld", &id, &t) != 2 || id != (unsigned long long)s->cfg->node_id ||
+	    llabs(t - (long long)time(NULL)) > NODE_AUTH_SKEW_S) {
+		IM_WARN("node channel: a removal notice not for this node now: %s", tmp);
+		http_respond(h, 400, "text/plain", NULL, "not for this node\n", 18);
+		return;
+	}
+	http_respond(h, 200, "text/plain", NULL, "ok\n", 3);
+	IM_WARN("this node (%llu) was removed from the cluster: stopping", id);
+	if (s->on_removed)
+		s->on_removed(s);
 }
 
 /* POST /cluster/node/kick: "platform\nuser\nkeep_token". */
@@ -765,6 +871,17 @@ void node_handle(struct srv *s, struct http_req *h)
 	}
 	if (im_str_eq(h->path, IM_STR_LIT("/cluster/node/kick")) && h->error == 0) {
 		kick_serve(s, h);
+		return;
+	}
+	if (im_str_eq(h->path, IM_STR_LIT("/cluster/node/removed")) && h->error == 0) {
+		removed_serve(s, h);
+		return;
+	}
+	if (im_str_eq(h->path, IM_STR_LIT("/cluster/node/readindex")) && h->error == 0) {
+		/* The commit index, from the leader only (a follower's may be behind). */
+		if (node__auth_ok(s, h, "readindex", h->body, h->body_len))
+			in_answer(h, clu_is_leader(s->clu) ? 0 : IM_ENOTLEADER,
+				  clu_read_index(s->clu), NULL);
 		return;
 	}
 	if (!im_str_eq(h->path, IM_STR_LIT("/cluster/node/forward")) || h->error != 0) {

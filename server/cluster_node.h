@@ -16,6 +16,9 @@
  *     own engine has committed that index before answering its client, so
  *     clients read their writes on the node they talk to (design.md 6).
  *
+ *   POST /cluster/node/readindex  (empty body) the leader answers with its
+ *     commit index (node_result_encode); see node_read_barrier.
+ *
  *   POST /cluster/node/snapshot  (Connection: upgrade) the node answers with
  *     a stream: "IMCOPY01", u64 size, the bytes of an mdb_env_copy2() of its
  *     engine, then u32 CRC-32 of those bytes.  A follower installing a
@@ -43,6 +46,19 @@ void node_close(struct node *n);
 int node_propose(struct srv *s, struct clu_req *req, const void *cmd, size_t len, clu_done_cb cb);
 
 /*
+ * The srv->read_barrier hook of a cluster (a read index, Raft thesis §6.4,
+ * served by the leader this node follows): on a follower, asks the leader
+ * for its commit index and runs cb (status 0) once this node's engine has
+ * applied and committed up to it, so that whatever any node acknowledged
+ * before the call is visible here: a client reads its writes on any node,
+ * also right after moving to another.  Errors as node_propose's (no leader
+ * within forward_timeout_ms: IM_ENOTLEADER).  Returns 0 (cb runs later),
+ * 1 when there is nothing to wait for (this node leads: its engine holds
+ * every acknowledged write), or an error (cb never runs).
+ */
+int node_read_barrier(struct srv *s, struct clu_req *req, clu_done_cb cb);
+
+/*
  * The srv->kick_remote hook of a cluster: tells every other node to close its
  * connections of (user, platform; 0 = all) but those holding keep_token, with
  * POST /cluster/node/kick (fire and forget: a node that is down has no
@@ -51,23 +67,43 @@ int node_propose(struct srv *s, struct clu_req *req, const void *cmd, size_t len
 void node_kick_remote(struct srv *s, struct im_str user_id, int32_t platform_id,
 		      struct im_str keep_token);
 
+/*
+ * The REST API address of member id into out: from the Raft configuration
+ * (clu_member_api), else from the static cluster_api list.  False when
+ * neither knows it.
+ */
+bool node_member_api(struct srv *s, uint64_t id, char out[CLU_ADDR_MAX]);
+
+/*
+ * Tells the node at addr that it is no longer member id (POST
+ * /cluster/node/removed, fire and forget), after the configuration that
+ * removed it was committed: it stops (srv->on_removed).
+ */
+void node_tell_removed(struct srv *s, uint64_t id, const char *addr);
+
+/* Seconds a timestamped node request (snapshot, removed) may be off the receiver's clock. */
+#define NODE_AUTH_SKEW_S 300
+
 /* Answers a request under /cluster/node/ (called by api_handle). */
 void node_handle(struct srv *s, struct http_req *h);
 
 /*
- * Fetches the engine copy of node `from` into dir/data.mdb (dir must exist
- * and be empty), blocking: sockets with timeouts, data written in 64 KiB
- * pieces and fsync'd.  Returns 0 or a negative code with a message in err.
+ * Fetches the engine copy of the node whose REST API is at addr into
+ * dir/data.mdb (dir must exist and be empty), blocking: sockets with
+ * timeouts, data written in 64 KiB pieces and fsync'd.  Only a leader
+ * serves copies (others answer 503).  Returns 0 or a negative code with a
+ * message in err.
  */
-int node_fetch_copy(struct srv *s, uint64_t from, const char *dir, char *err, size_t errlen);
+int node_fetch_copy(struct srv *s, const char *addr, const char *dir, char *err, size_t errlen);
 
 /*
  * A blocking POST of body to http://addr/path with extra header lines
  * (each ending in CRLF, may be NULL) and Connection: close, for the command
- * line.  Fills *status and the answer's body.  0 or a negative code.
+ * line, with timeout_s on each socket operation.  Fills *status and the
+ * answer's body.  0 or a negative code.
  */
 int node_http_post(const char *addr, const char *path, const char *headers, const char *body,
-		   int *status, struct im_buf *out, char *err, size_t errlen);
+		   int timeout_s, int *status, struct im_buf *out, char *err, size_t errlen);
 
 /* The wire form of a forward answer: status, index and the eng_result. */
 int node_result_encode(struct im_buf *out, int status, uint64_t index,

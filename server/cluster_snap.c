@@ -30,7 +30,6 @@
 
 #define COPY_MAGIC   "IMCOPY01"
 #define PIECE	     65536
-#define AUTH_SKEW_S  300
 #define IO_TIMEOUT_S 30
 
 struct snap_job {
@@ -161,7 +160,7 @@ void node__snapshot_serve(struct srv *s, struct http_req *h)
 		return;
 	}
 	long long t = atoll(tsz);
-	if (llabs(t - (long long)time(NULL)) > AUTH_SKEW_S) {
+	if (llabs(t - (long long)time(NULL)) > NODE_AUTH_SKEW_S) {
 		http_respond(h, 401, "text/plain", NULL, "stale\n", 6);
 		return;
 	}
@@ -213,7 +212,7 @@ void node__snapshot_serve(struct srv *s, struct http_req *h)
 
 /* ---------------------------------------------------------------- fetching (blocking) */
 
-static int dial(const char *addr, char *err, size_t errlen)
+static int dial(const char *addr, int timeout_s, char *err, size_t errlen)
 {
 	char host[128];
 	const char *colon = addr ? strrchr(addr, ':') : NULL;
@@ -232,7 +231,7 @@ static int dial(const char *addr, char *err, size_t errlen)
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+	struct timeval tv = {.tv_sec = timeout_s};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
@@ -244,10 +243,10 @@ static int dial(const char *addr, char *err, size_t errlen)
 	return fd;
 }
 
-int node_fetch_copy(struct srv *s, uint64_t from, const char *dir, char *err, size_t errlen)
+int node_fetch_copy(struct srv *s, const char *addr, const char *dir, char *err, size_t errlen)
 {
 	err[0] = '\0';
-	int fd = dial(cfg_member_api(s->cfg, (int64_t)from), err, errlen);
+	int fd = dial(addr, IO_TIMEOUT_S, err, errlen);
 	if (fd < 0)
 		return fd;
 	char ts[32], mac[65];
@@ -273,7 +272,7 @@ int node_fetch_copy(struct srv *s, uint64_t from, const char *dir, char *err, si
 	}
 	head[hl] = '\0';
 	if (rv == 0 && strncmp(head, "HTTP/1.1 200", 12) != 0) {
-		snprintf(err, errlen, "node %llu answered: %.60s", (unsigned long long)from, head);
+		snprintf(err, errlen, "%s answered: %.60s", addr, head);
 		close(fd);
 		return -EPROTO;
 	}
@@ -317,20 +316,18 @@ int node_fetch_copy(struct srv *s, uint64_t from, const char *dir, char *err, si
 			fsync(dfd);
 			close(dfd);
 		}
-		IM_INFO("engine copy: %llu bytes from node %llu", (unsigned long long)size,
-			(unsigned long long)from);
+		IM_INFO("engine copy: %llu bytes from %s", (unsigned long long)size, addr);
 	} else if (err[0] == '\0') {
-		snprintf(err, errlen, "copy from node %llu: %s", (unsigned long long)from,
-			 im_strerror(rv));
+		snprintf(err, errlen, "copy from %s: %s", addr, im_strerror(rv));
 	}
 	return rv;
 }
 
 int node_http_post(const char *addr, const char *path, const char *headers, const char *body,
-		   int *status, struct im_buf *out, char *err, size_t errlen)
+		   int timeout_s, int *status, struct im_buf *out, char *err, size_t errlen)
 {
 	err[0] = '\0';
-	int fd = dial(addr, err, errlen);
+	int fd = dial(addr, timeout_s, err, errlen);
 	if (fd < 0)
 		return fd;
 	struct im_buf req = {0};

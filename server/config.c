@@ -3,9 +3,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_ADMINS };
 
@@ -70,6 +73,9 @@ static const struct cfg_entry table[] = {
       "voters as ID@HOST:PORT,... (Raft addresses); empty: one node"),
     S("cluster_api", "IMLOG_CLUSTER_API", cluster_api, "",
       "REST API address of each voter as ID@HOST:PORT,... (node-to-node traffic)"),
+    S("join", "IMLOG_JOIN", join, "",
+      "REST API addresses HOST:PORT,... of a running cluster's members: do not bootstrap, "
+      "wait to be added (imlog cluster add)"),
     I("friend_verify", "IMLOG_FRIEND_VERIFY", friend_verify, "0", 0, 1,
       "1 = a 1:1 message needs the receiver in the sender's friend list (1303)"),
     I("enable_history_for_new_members", "IMLOG_ENABLE_HISTORY_FOR_NEW_MEMBERS",
@@ -234,10 +240,40 @@ static int parse_list(const char *name, const char *list, struct cfg_member *out
 	return n;
 }
 
+/* Parses the join list "HOST:PORT,..." into cfg->join_members (ids 0). */
+static int parse_join(struct cfg *cfg, char *err, size_t errlen)
+{
+	char tmp[1024];
+	snprintf(tmp, sizeof(tmp), "%s", cfg->join);
+	cfg->n_join = 0;
+	for (char *save = NULL, *it = strtok_r(tmp, ",", &save); it;
+	     it = strtok_r(NULL, ",", &save)) {
+		it = trim(it);
+		if (cfg->n_join == CFG_MAX_MEMBERS || strchr(it, ':') == NULL ||
+		    strlen(it) >= sizeof(cfg->join_members[0].addr)) {
+			snprintf(err, errlen, "join: '%s' is not HOST:PORT (at most %d)", it,
+				 CFG_MAX_MEMBERS);
+			return -1;
+		}
+		cfg->join_members[cfg->n_join].id = 0;
+		snprintf(cfg->join_members[cfg->n_join].addr, sizeof(cfg->join_members[0].addr),
+			 "%s", it);
+		cfg->n_join++;
+	}
+	return 0;
+}
+
+bool cfg_clustered(const struct cfg *cfg)
+{
+	return cfg->n_members > 0 || cfg->n_join > 0;
+}
+
 /* Checks the cluster lists: the same ids in both, this node among them. */
 static int parse_members(struct cfg *cfg, char *err, size_t errlen)
 {
 	cfg->n_members = cfg->n_api_members = 0;
+	if (parse_join(cfg, err, errlen) != 0)
+		return -1;
 	if (cfg->cluster[0] == '\0' && cfg->cluster_api[0] == '\0')
 		return 0;
 	int n = parse_list("cluster", cfg->cluster, cfg->members, err, errlen);
@@ -400,4 +436,59 @@ bool cfg_is_admin(const struct cfg *cfg, struct im_str user_id)
 		if (im_str_eq(user_id, im_str_c(cfg->admin_user_ids[i])))
 			return true;
 	return false;
+}
+
+/*
+ * The secret: configured, or read from DIR/secret, or generated on the first
+ * start (32 random bytes as hex), stored with mode 0600 and printed once.
+ */
+int cfg_load_secret(struct cfg *cfg)
+{
+	if (cfg->secret_configured)
+		return 0;
+	char path[1100];
+	snprintf(path, sizeof(path), "%s/secret", cfg->data_dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char buf[256];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+			n--;
+		if (n <= 0) {
+			fprintf(stderr, "imlog: %s is empty\n", path);
+			return -EINVAL;
+		}
+		buf[n] = '\0';
+		snprintf(cfg->secret, sizeof(cfg->secret), "%s", buf);
+		return 0;
+	}
+	if (errno != ENOENT) {
+		fprintf(stderr, "imlog: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	unsigned char rnd[32];
+	int rv = im_random(rnd, sizeof(rnd));
+	if (rv != 0)
+		return rv;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		snprintf(cfg->secret + 2 * i, 3, "%02x", rnd[i]);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		fprintf(stderr, "imlog: create %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	size_t len = strlen(cfg->secret);
+	if (write(fd, cfg->secret, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
+	    fsync(fd) != 0) {
+		rv = -errno;
+		close(fd);
+		unlink(path);
+		return rv;
+	}
+	close(fd);
+	printf("imlog: generated the admin secret (stored in %s, mode 0600): %s\n", path,
+	       cfg->secret);
+	fflush(stdout);
+	return 0;
 }

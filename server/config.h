@@ -49,6 +49,15 @@ struct cfg {
 	int n_members;
 	struct cfg_member api_members[CFG_MAX_MEMBERS]; /* parsed from cluster_api */
 	int n_api_members;
+	/*
+	 * join: REST API addresses HOST:PORT,... of members of a running
+	 * cluster.  The node does not bootstrap; it waits until a leader adds it
+	 * (POST /cluster/add, imlog cluster add), and asks these nodes for an
+	 * engine copy when it has to install one before it knows the members.
+	 */
+	char join[1024];
+	struct cfg_member join_members[CFG_MAX_MEMBERS]; /* parsed from join (id 0) */
+	int n_join;
 	int64_t friend_verify;		  /* 1: 1:1 sends need the receiver as a friend (1303) */
 	int64_t history_for_new_members;  /* 0: new group members start after the history */
 	int64_t notification_reliability; /* 1 online only (default), 2 stored in n_ streams */
@@ -67,6 +76,16 @@ int cfg_load(struct cfg *cfg, int argc, char **argv, char *err, size_t errlen);
  * none (no cluster, or an unknown id).
  */
 const char *cfg_member_api(const struct cfg *cfg, int64_t id);
+
+/* The node runs the cluster machinery: started with cluster or join. */
+bool cfg_clustered(const struct cfg *cfg);
+
+/*
+ * The secret: configured, or read from DATA_DIR/secret, or generated on the
+ * first start (32 random bytes as hex), stored with mode 0600 and printed
+ * once.  0, or a negative code with a message on stderr.
+ */
+int cfg_load_secret(struct cfg *cfg);
 
 /* Logs every setting once (the secret is masked). */
 void cfg_log(const struct cfg *cfg);

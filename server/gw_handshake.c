@@ -350,14 +350,9 @@ static void upgrade(struct gw *g, struct http_req *req, const char *accept,
 }
 
 /* The checks of §4.2 in order: 1601, 1602, the token (§2.3), 1502; then the upgrade. */
-void gw__http_handler(struct http_req *req, void *arg)
+static void handshake(struct gw *g, struct http_req *req)
 {
-	struct gw *g = arg;
 	struct srv *s = gw__srv(g);
-	if (req->error) {
-		http_respond(req, 400, "text/plain", NULL, "Bad Request", 11);
-		return;
-	}
 	gw__enter(g);
 	struct gw_params p;
 	char dlt[160];
@@ -403,4 +398,74 @@ void gw__http_handler(struct http_req *req, void *arg)
 		upgrade(g, req, accept, &p, code, dlt);
 	gw__params_free(&p);
 	gw__leave(g);
+}
+
+/* A handshake waiting for this node to catch up with the cluster (srv->read_barrier). */
+struct hs_wait {
+	struct clu_req creq;
+	struct http_req *req; /* NULL once the client went away */
+	struct gw *g;
+};
+
+static void hs_abort(struct http_req *req)
+{
+	struct hs_wait *w = req->data;
+	w->req = NULL;
+}
+
+static void hs_caught_up(struct clu_req *creq, int status, const struct eng_result *res)
+{
+	IM_UNUSED(res);
+	struct hs_wait *w = creq->data;
+	struct http_req *req = w->req;
+	struct gw *g = w->g;
+	im_free(w);
+	if (req == NULL)
+		return;
+	req->data = NULL;
+	req->on_abort = NULL;
+	if (status != 0)
+		http_error(req, OI_SERVER_INTERNAL, "this node cannot reach the cluster's leader");
+	else
+		handshake(g, req);
+}
+
+/*
+ * On a cluster follower the token is checked, and the client then syncs,
+ * only once this node has applied every write acknowledged anywhere: a
+ * token issued through another node, or messages sent there before the
+ * client moved here, are visible.
+ */
+void gw__http_handler(struct http_req *req, void *arg)
+{
+	struct gw *g = arg;
+	struct srv *s = gw__srv(g);
+	if (req->error) {
+		http_respond(req, 400, "text/plain", NULL, "Bad Request", 11);
+		return;
+	}
+	if (s->read_barrier == NULL) {
+		handshake(g, req);
+		return;
+	}
+	struct hs_wait *w = im_calloc(1, sizeof(*w));
+	if (w == NULL) {
+		http_error(req, OI_SERVER_INTERNAL, "out of memory");
+		return;
+	}
+	w->req = req;
+	w->g = g;
+	w->creq.data = w;
+	req->data = w;
+	req->on_abort = hs_abort;
+	int rv = s->read_barrier(s, &w->creq, hs_caught_up);
+	if (rv == 0)
+		return;
+	req->data = NULL;
+	req->on_abort = NULL;
+	im_free(w);
+	if (rv == 1)
+		handshake(g, req);
+	else
+		http_error(req, OI_SERVER_INTERNAL, "this node cannot reach the cluster's leader");
 }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "cli.h"
 #include "cluster.h"
 #include "cluster_node.h"
 #include "config.h"
@@ -49,61 +50,6 @@ static int mkdir_p(const char *dir)
 	}
 	if (mkdir(tmp, 0700) != 0 && errno != EEXIST)
 		return -errno;
-	return 0;
-}
-
-/*
- * The secret: configured, or read from DIR/secret, or generated on the first
- * start (32 random bytes as hex), stored with mode 0600 and printed once.
- */
-static int load_secret(struct cfg *cfg)
-{
-	if (cfg->secret_configured)
-		return 0;
-	char path[1100];
-	snprintf(path, sizeof(path), "%s/secret", cfg->data_dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		char buf[256];
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-			n--;
-		if (n <= 0) {
-			fprintf(stderr, "imlog: %s is empty\n", path);
-			return -EINVAL;
-		}
-		buf[n] = '\0';
-		snprintf(cfg->secret, sizeof(cfg->secret), "%s", buf);
-		return 0;
-	}
-	if (errno != ENOENT) {
-		fprintf(stderr, "imlog: %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	unsigned char rnd[32];
-	int rv = im_random(rnd, sizeof(rnd));
-	if (rv != 0)
-		return rv;
-	for (size_t i = 0; i < sizeof(rnd); i++)
-		snprintf(cfg->secret + 2 * i, 3, "%02x", rnd[i]);
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		fprintf(stderr, "imlog: create %s: %s\n", path, strerror(errno));
-		return -errno;
-	}
-	size_t len = strlen(cfg->secret);
-	if (write(fd, cfg->secret, len) != (ssize_t)len || write(fd, "\n", 1) != 1 ||
-	    fsync(fd) != 0) {
-		rv = -errno;
-		close(fd);
-		unlink(path);
-		return rv;
-	}
-	close(fd);
-	printf("imlog: generated the admin secret (stored in %s, mode 0600): %s\n", path,
-	       cfg->secret);
-	fflush(stdout);
 	return 0;
 }
 
@@ -159,7 +105,7 @@ static void stop(struct app *a, int code)
 		a->node = NULL;
 		a->srv.node = NULL;
 	}
-	if (a->cfg.n_members > 0)
+	if (cfg_clustered(&a->cfg))
 		uv_close((uv_handle_t *)&a->admin_retry, NULL);
 	if (a->clu)
 		clu_close(a->clu, on_clu_closed, a);
@@ -173,6 +119,15 @@ static void on_signal(uv_signal_t *h, int signum)
 {
 	IM_INFO("signal %d", signum);
 	stop(h->data, 0);
+}
+
+/* The leader removed this node from the cluster: stop as on SIGTERM (outside the HTTP handler). */
+static void on_removed(struct srv *s)
+{
+	IM_UNUSED(s);
+	printf("imlog: removed from the cluster, stopping\n");
+	fflush(stdout);
+	kill(getpid(), SIGTERM);
 }
 
 static int propose_real(struct srv *s, struct clu_req *req, const void *cmd, size_t len,
@@ -224,7 +179,7 @@ static void admin_done(struct clu_req *req, int status, const struct eng_result 
 	im_buf_free(&a->admin_cmd);
 	if (a->stopping)
 		return;
-	if (status != 0 && a->cfg.n_members > 0) {
+	if (status != 0 && cfg_clustered(&a->cfg)) {
 		/* A cluster: the leader may be changing or not listening yet; try again. */
 		IM_WARN("creating the admin users: %s; retrying", im_strerror(status));
 		uv_timer_start(&a->admin_retry, admin_retry_cb, 200, 0);
@@ -239,11 +194,47 @@ static void admin_done(struct clu_req *req, int status, const struct eng_result 
 	start_api(a);
 }
 
-/* Ready: the admin users exist from the first start (openim-protocol.md §1.2), then listen. */
+static void admin_users(struct app *a);
+
+static void ready_caught_up(struct clu_req *req, int status, const struct eng_result *res)
+{
+	IM_UNUSED(res);
+	struct app *a = req->data;
+	if (a->stopping)
+		return;
+	if (status != 0) {
+		IM_WARN("catching up with the leader: %s; retrying", im_strerror(status));
+		uv_timer_start(&a->admin_retry, admin_retry_cb, 200, 0);
+		return;
+	}
+	admin_users(a);
+}
+
+/*
+ * Ready (cluster.h): a follower first catches up with the leader's commit
+ * index (raft only says it applied what it knows committed, which for a
+ * node that just joined or restarted may be far behind), then the admin
+ * users exist from the first start (openim-protocol.md §1.2), then listen.
+ */
 static void on_ready(struct clu *c, void *arg)
 {
 	struct app *a = arg;
 	IM_UNUSED(c);
+	if (a->srv.read_barrier) {
+		a->admin_req.data = a;
+		int rv = a->srv.read_barrier(&a->srv, &a->admin_req, ready_caught_up);
+		if (rv == 0)
+			return;
+		if (rv != 1) {
+			ready_caught_up(&a->admin_req, rv, NULL);
+			return;
+		}
+	}
+	admin_users(a);
+}
+
+static void admin_users(struct app *a)
+{
 	struct eng_rtxn *rt;
 	if (eng_read_begin(a->srv.eng, &rt) != 0) {
 		stop(a, 1);
@@ -336,7 +327,7 @@ static void recover_engine_dir(const struct cfg *cfg)
  * with *engp the new engine (the old one closed), or an error with *engp as
  * it was.  Blocks while the copy streams.
  */
-static int install_from(struct app *a, uint64_t from, uint64_t index, struct eng **engp)
+static int install_from(struct app *a, const char *from, uint64_t index, struct eng **engp)
 {
 	char eng[1100], old[1100], inst[1100], err[512];
 	snprintf(eng, sizeof(eng), "%s/engine", a->cfg.data_dir);
@@ -359,8 +350,7 @@ static int install_from(struct app *a, uint64_t from, uint64_t index, struct eng
 	}
 	eng_close(e);
 	if (rv != 0) {
-		IM_WARN("install at %llu from node %llu: %s", (unsigned long long)index,
-			(unsigned long long)from, err);
+		IM_WARN("install at %llu from %s: %s", (unsigned long long)index, from, err);
 		rm_rf(inst);
 		return rv;
 	}
@@ -378,9 +368,9 @@ static int install_from(struct app *a, uint64_t from, uint64_t index, struct eng
 		exit(70);
 	}
 	*engp = a->eng = a->srv.eng = e;
-	IM_INFO("installed the engine of node %llu at index %llu (snapshot %llu) in %lld ms",
-		(unsigned long long)from, (unsigned long long)eng_applied_index(e),
-		(unsigned long long)index, (long long)(im_now_ms() - t0));
+	IM_INFO("installed the engine of %s at index %llu (snapshot %llu) in %lld ms", from,
+		(unsigned long long)eng_applied_index(e), (unsigned long long)index,
+		(long long)(im_now_ms() - t0));
 	return 0;
 }
 
@@ -392,11 +382,23 @@ static int install_engine(struct clu *c, uint64_t index, struct eng **engp, void
 {
 	struct app *a = arg;
 	uint64_t from = clu_leader_id(c);
+	char addr[CLU_ADDR_MAX];
 	if (from == 0 || from == (uint64_t)a->cfg.node_id) {
 		IM_WARN("install at %llu: no leader to copy from", (unsigned long long)index);
 		return IM_ENOTLEADER;
 	}
-	return install_from(a, from, index, engp);
+	if (node_member_api(&a->srv, from, addr))
+		return install_from(a, addr, index, engp);
+	/*
+	 * A joining node installs before it has the configuration that names
+	 * the leader's API address (raft restores the snapshot's configuration
+	 * after the FSM): ask the nodes it was told to join (only the leader
+	 * serves a copy).
+	 */
+	int rv = IM_ENOTLEADER;
+	for (int i = 0; i < a->cfg.n_join && rv != 0; i++)
+		rv = install_from(a, a->cfg.join_members[i].addr, index, engp);
+	return rv;
 }
 
 /*
@@ -408,17 +410,18 @@ static int install_engine(struct clu *c, uint64_t index, struct eng **engp, void
 static int catch_up_before_start(struct app *a, const char *raft_dir)
 {
 	uint64_t snap = clu_snapshot_on_disk(raft_dir);
-	if (a->cfg.n_members == 0 || snap <= eng_applied_index(a->eng))
+	if (!cfg_clustered(&a->cfg) || snap <= eng_applied_index(a->eng))
 		return 0;
 	IM_WARN("the engine (index %llu) is behind the Raft snapshot %llu: copying the leader's",
 		(unsigned long long)eng_applied_index(a->eng), (unsigned long long)snap);
 	for (int round = 0; round < 600; round++) {
-		for (int i = 0; i < a->cfg.n_members; i++) {
-			uint64_t id = (uint64_t)a->cfg.members[i].id;
-			if (id != (uint64_t)a->cfg.node_id &&
-			    install_from(a, id, snap, &a->eng) == 0)
+		for (int i = 0; i < a->cfg.n_api_members; i++)
+			if (a->cfg.api_members[i].id != a->cfg.node_id &&
+			    install_from(a, a->cfg.api_members[i].addr, snap, &a->eng) == 0)
 				return 0;
-		}
+		for (int i = 0; i < a->cfg.n_join; i++)
+			if (install_from(a, a->cfg.join_members[i].addr, snap, &a->eng) == 0)
+				return 0;
 		usleep(200 * 1000); /* start-up retry while the cluster elects or starts */
 	}
 	return IM_ENOTLEADER;
@@ -439,7 +442,7 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "imlog: data dir %s: %s\n", a.cfg.data_dir, im_strerror(rv));
 		return 1;
 	}
-	if (load_secret(&a.cfg) != 0)
+	if (cfg_load_secret(&a.cfg) != 0)
 		return 1;
 	cfg_log(&a.cfg);
 
@@ -458,7 +461,7 @@ static int cmd_serve(int argc, char **argv)
 			     .eng = a.eng,
 			     .secret = im_str_c(a.cfg.secret),
 			     .token_expire_s = a.cfg.token_expire_days * 86400,
-			     .propose = a.cfg.n_members > 0 ? node_propose : propose_real,
+			     .propose = cfg_clustered(&a.cfg) ? node_propose : propose_real,
 			     .now_ms = im_now_ms,
 			     .on_kick = auth_kick_tokens};
 
@@ -472,8 +475,10 @@ static int cmd_serve(int argc, char **argv)
 	struct clu_member members[CFG_MAX_MEMBERS];
 	const char *self_addr = a.cfg.raft_addr;
 	for (int i = 0; i < a.cfg.n_members; i++) {
-		members[i] = (struct clu_member){.id = (uint64_t)a.cfg.members[i].id,
-						 .addr = a.cfg.members[i].addr};
+		members[i] =
+		    (struct clu_member){.id = (uint64_t)a.cfg.members[i].id,
+					.addr = a.cfg.members[i].addr,
+					.api_addr = cfg_member_api(&a.cfg, a.cfg.members[i].id)};
 		if (a.cfg.members[i].id == a.cfg.node_id)
 			self_addr = a.cfg.members[i].addr;
 	}
@@ -489,8 +494,10 @@ static int cmd_serve(int argc, char **argv)
 			      .id = (uint64_t)a.cfg.node_id,
 			      .addr = self_addr,
 			      .bind_addr = bind_addr,
+			      .api_addr = cfg_member_api(&a.cfg, a.cfg.node_id),
 			      .n_members = (unsigned)a.cfg.n_members,
 			      .members = members,
+			      .join = a.cfg.n_join > 0,
 			      .election_timeout_ms = (unsigned)a.cfg.election_timeout_ms,
 			      .eng = a.eng,
 			      .snapshot_threshold = (unsigned)a.cfg.snapshot_threshold,
@@ -502,7 +509,7 @@ static int cmd_serve(int argc, char **argv)
 			      .on_answered = on_answered,
 			      .install = install_engine,
 			      .arg = &a};
-	if (a.cfg.n_members > 0) {
+	if (cfg_clustered(&a.cfg)) {
 		uv_timer_init(&a.loop, &a.admin_retry);
 		a.admin_retry.data = &a;
 	}
@@ -513,7 +520,7 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	a.srv.clu = a.clu;
-	if (a.cfg.n_members > 0) {
+	if (cfg_clustered(&a.cfg)) {
 		rv = node_start(&a.srv, &a.node);
 		if (rv != 0) {
 			fprintf(stderr, "imlog: node channel: %s\n", im_strerror(rv));
@@ -521,6 +528,8 @@ static int cmd_serve(int argc, char **argv)
 		}
 		a.srv.node = a.node;
 		a.srv.kick_remote = node_kick_remote;
+		a.srv.on_removed = on_removed;
+		a.srv.read_barrier = node_read_barrier;
 	}
 	uv_signal_init(&a.loop, &a.sigterm);
 	uv_signal_init(&a.loop, &a.sigint);
@@ -566,108 +575,12 @@ static int cmd_check(int argc, char **argv)
 	return problems ? 1 : 0;
 }
 
-/* POSTs a JSON body; returns the OpenIM envelope's data (new reference) or NULL with a message. */
-static json_t *cli_post(const char *addr, const char *path, const char *headers, json_t *body)
-{
-	char *text = json_dumps(body, JSON_COMPACT);
-	json_decref(body);
-	struct im_buf out = {0};
-	char err[512];
-	int status = 0;
-	int rv = text ? node_http_post(addr, path, headers, text, &status, &out, err, sizeof(err))
-		      : -ENOMEM;
-	free(text);
-	if (rv != 0 || status != 200) {
-		fprintf(stderr, "imlog cluster: %s\n", rv ? err : "HTTP error");
-		im_buf_free(&out);
-		return NULL;
-	}
-	json_error_t je;
-	json_t *env = json_loadb(out.p, out.len, 0, &je);
-	im_buf_free(&out);
-	json_t *data = env ? json_object_get(env, "data") : NULL;
-	if (env == NULL || json_integer_value(json_object_get(env, "errCode")) != 0 ||
-	    data == NULL) {
-		char *dump = env ? json_dumps(env, JSON_COMPACT) : NULL;
-		fprintf(stderr, "imlog cluster: %s: %s\n", path, dump ? dump : "not JSON");
-		free(dump);
-		json_decref(env);
-		return NULL;
-	}
-	json_incref(data);
-	json_decref(env);
-	return data;
-}
-
-/*
- * imlog cluster status [--api-addr HOST:PORT] [--secret S | --data-dir DIR]
- * [--admin-user-id ID]: asks a node for /cluster/status with an admin token
- * and prints its data as JSON.
- */
-static int cmd_cluster(int argc, char **argv)
-{
-	const char *addr = "127.0.0.1:10002", *secret = NULL, *dir = "./imlog-data";
-	const char *admin = "imAdmin";
-	if (argc < 1 || strcmp(argv[0], "status") != 0 || argc % 2 != 1) {
-		fprintf(stderr, "usage: imlog cluster status [--api-addr HOST:PORT] "
-				"[--secret S | --data-dir DIR] [--admin-user-id ID]\n");
-		return 2;
-	}
-	for (int i = 1; i + 1 < argc; i += 2) {
-		if (strcmp(argv[i], "--api-addr") == 0)
-			addr = argv[i + 1];
-		else if (strcmp(argv[i], "--secret") == 0)
-			secret = argv[i + 1];
-		else if (strcmp(argv[i], "--data-dir") == 0)
-			dir = argv[i + 1];
-		else if (strcmp(argv[i], "--admin-user-id") == 0)
-			admin = argv[i + 1];
-		else {
-			fprintf(stderr, "imlog cluster: unknown flag %s\n", argv[i]);
-			return 2;
-		}
-	}
-	struct cfg cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	snprintf(cfg.data_dir, sizeof(cfg.data_dir), "%s", dir);
-	if (secret) {
-		snprintf(cfg.secret, sizeof(cfg.secret), "%s", secret);
-		cfg.secret_configured = true;
-	} else {
-		char path[1100];
-		snprintf(path, sizeof(path), "%s/secret", dir);
-		if (access(path, R_OK) != 0 || load_secret(&cfg) != 0) {
-			fprintf(stderr, "imlog cluster: no --secret and %s is not readable\n",
-				path);
-			return 2;
-		}
-	}
-	json_t *d = cli_post(addr, "/auth/get_admin_token", "operationID: imlog-cli\r\n",
-			     json_pack("{s:s,s:s}", "secret", cfg.secret, "userID", admin));
-	const char *tok = d ? json_string_value(json_object_get(d, "token")) : NULL;
-	if (tok == NULL) {
-		json_decref(d);
-		return 1;
-	}
-	char headers[1024];
-	snprintf(headers, sizeof(headers), "operationID: imlog-cli\r\ntoken: %s\r\n", tok);
-	json_decref(d);
-	d = cli_post(addr, "/cluster/status", headers, json_object());
-	if (d == NULL)
-		return 1;
-	char *text = json_dumps(d, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	printf("%s\n", text ? text : "{}");
-	free(text);
-	json_decref(d);
-	return 0;
-}
-
 static void usage(void)
 {
 	printf("usage: imlog serve [flags]    run the server\n"
 	       "       imlog check DATA_DIR   verify every index against the stored data\n"
-	       "       imlog cluster status [--api-addr HOST:PORT] [--secret S | --data-dir DIR]\n"
-	       "                              print a node's view of the cluster\n"
+	       "       imlog cluster status|add|remove ...\n"
+	       "                              see and change a cluster's members (imlog cluster)\n"
 	       "       imlog version          print the version\n\nflags of serve:\n");
 	cfg_usage();
 }
@@ -687,7 +600,7 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "check") == 0)
 		return cmd_check(argc - 2, argv + 2);
 	if (strcmp(argv[1], "cluster") == 0)
-		return cmd_cluster(argc - 2, argv + 2);
+		return cli_cluster(argc - 2, argv + 2);
 	fprintf(stderr, "imlog: unknown command '%s'\n", argv[1]);
 	usage();
 	return 2;

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 import harness
 
@@ -50,6 +51,15 @@ class Node(harness.Server):
         self.api_port, self.ws_port, self.raft_port = api_port, ws_port, raft_port
         self.log_path = os.path.join(cluster.log_dir, "node%d.log" % node_id)
         self._admin = None
+        self.join = None  # "HOST:PORT,...": start with --join (wait to be added) instead
+
+    @property
+    def api_addr(self):
+        return "%s:%d" % (self.host, self.api_port)
+
+    @property
+    def raft_addr(self):
+        return "%s:%d" % (self.host, self.raft_port)
 
     def launch(self):
         if self.proc and self.proc.stdout:
@@ -60,7 +70,8 @@ class Node(harness.Server):
                "--api-addr", "%s:%d" % (self.host, self.api_port),
                "--ws-addr", "%s:%d" % (self.host, self.ws_port),
                "--raft-addr", "%s:%d" % (self.host, self.raft_port),
-               "--cluster", self.cluster.members, "--cluster-api", self.cluster.api_members,
+               ] + (["--join", self.join] if self.join else
+                    ["--cluster", self.cluster.members, "--cluster-api", self.cluster.api_members]) + [
                "--secret", self.secret, "--raft-segment-kb", "256",
                "--election-timeout-ms", "1000"] + self.args
         env = dict(os.environ)
@@ -118,6 +129,23 @@ class Cluster:
             node.wait_ready()
         return self
 
+    def new_node(self, args=None):
+        """A node with the next id and fresh ports, to be started with --join (not launched)."""
+        api, ws, raft = distinct_ports(3)
+        node = Node(self, len(self.nodes) + 1, api, ws, raft,
+                    self.nodes[0].args if args is None else args)
+        node.join = ",".join(n.api_addr for n in self.live())
+        self.nodes.append(node)
+        return node
+
+    def cli(self, *args, api=None):
+        """Runs `imlog cluster ARGS --api-addr API --secret S`; returns (exit code, out, err)."""
+        api = api or self.live()[0].api_addr
+        p = subprocess.run([harness.IMLOG_BIN, "cluster"] + list(args) +
+                           ["--api-addr", api, "--secret", self.secret],
+                           capture_output=True, text=True, timeout=180)
+        return p.returncode, p.stdout, p.stderr
+
     def live(self):
         return [n for n in self.nodes if n.alive()]
 
@@ -141,8 +169,15 @@ class Cluster:
         nodes = nodes or self.live()
         lead = self.leader(nodes)
         target = lead.status()["commitIndex"]
-        wait_for(lambda: all(n.status()["engineIndex"] >= target for n in nodes),
-                 "nodes applying index %d" % target)
+        try:
+            # raft's applied index: the last entries may be barriers or configuration changes,
+            # which the engine never sees; after an engine copy the engine's may be ahead.
+            wait_for(lambda: all(max(st["appliedIndex"], st["engineIndex"]) >= target
+                                 for st in (n.status() for n in nodes)),
+                     "nodes applying index %d" % target)
+        except AssertionError as e:
+            raise AssertionError("%s; nodes: %s" % (e, [
+                (n.node_id, n.status()) for n in nodes])) from None
         self.assert_same_state(nodes)
         return target
 
@@ -176,3 +211,36 @@ def kill9(node):
         node.proc.send_signal(signal.SIGKILL)
         node.proc.wait()
     node._close_conn()
+
+
+class ClusterTestCase(unittest.TestCase):
+    """Tests that share one cluster of N_NODES started with ARGS; prepare() runs once after it is
+    up. A failing test prints the tail of every node's log."""
+    N_NODES = 3
+    ARGS = ()
+
+    @classmethod
+    def prepare(cls):
+        pass
+
+    @classmethod
+    def setUpClass(cls):
+        cls.c = Cluster(cls.N_NODES, args=list(cls.ARGS))
+        try:
+            cls.c.start()
+            cls.prepare()
+        except BaseException:
+            print(cls.c.log_tails())
+            cls.c.cleanup()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.c.cleanup()
+
+    def run(self, result=None):
+        before = len(result.failures) + len(result.errors) if result else 0
+        out = super().run(result)
+        if result and len(result.failures) + len(result.errors) > before:
+            print(self.c.log_tails())
+        return out

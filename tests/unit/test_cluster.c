@@ -223,9 +223,42 @@ static void restart_replays_without_double_apply(void **state)
 	eng_close(f->eng);
 }
 
+/* Member addresses in the Raft configuration: "RAFT[;API]", IPv4 HOST:PORT each. */
+static void member_addresses_split(void **state)
+{
+	IM_UNUSED(state);
+	char raft[CLU_ADDR_MAX], api[CLU_ADDR_MAX];
+	assert_true(clu_addr_split("10.0.0.1:10003;10.0.0.1:10002", raft, api));
+	assert_string_equal(raft, "10.0.0.1:10003");
+	assert_string_equal(api, "10.0.0.1:10002");
+	assert_true(clu_addr_split("127.0.0.1:1", raft, api)); /* an older configuration */
+	assert_string_equal(raft, "127.0.0.1:1");
+	assert_string_equal(api, "");
+	const char *bad[] = {"",
+			     ";",
+			     "127.0.0.1",
+			     "127.0.0.1:",
+			     "127.0.0.1:0",
+			     "127.0.0.1:65536",
+			     "127.0.0.1:1x",
+			     "host:1",
+			     "127.0.0.1:1;",
+			     "127.0.0.1:1;127.0.0.1",
+			     "127.0.0.1:1;x:2",
+			     "127.0.0.1:1;127.0.0.1:2;127.0.0.1:3",
+			     "1.2.3.4.5:1"};
+	for (size_t i = 0; i < IM_ARRAY_LEN(bad); i++)
+		assert_false(clu_addr_split(bad[i], raft, api));
+	char longer[300];
+	memset(longer, '1', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
+	assert_false(clu_addr_split(longer, raft, api));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(member_addresses_split),
 	    cmocka_unit_test_setup_teardown(applies_and_answers_after_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(restart_replays_without_double_apply, setup, teardown),
 	};
