@@ -5,6 +5,7 @@
 #   2. three nodes on loopback (one machine, so the three share its 2 cores and its disk):
 #      the same two runs against the leader, and at saturation against a follower (its writes are
 #      forwarded to the leader);
+#      REST reads (get_users_info) on the leader and on a follower, 1 and 50 connections;
 #   3. failover: a REST writer on a follower, the leader killed with SIGKILL; the time from the
 #      kill to the first acknowledged write after it, five times;
 #   4. INSTALL_MB=N (default 0: skipped): N MiB of users written, a follower stopped and its data
@@ -87,6 +88,24 @@ lg three_leader_10k "127.0.0.1:$lp" "127.0.0.1:$((lp + 1))" "$secret" --rate 100
 wait_idle "${pids[$l]}"
 lg three_follower "127.0.0.1:$fp" "127.0.0.1:$((fp + 1))" "$secret"
 wait_idle "${pids[$l]}"
+
+# ---- REST reads on the leader and on a follower (which first waits for a read index, one
+# round trip to the leader): get_users_info of 10 users, one connection and 50.
+command -v wrk >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q wrk >/dev/null
+tok=$(admin_token "$lp")
+curl -s -X POST "http://127.0.0.1:$lp/user/user_register" -H 'operationID: b' -H "token: $tok" \
+	-d "$(python3 -c 'import json; print(json.dumps({"users":[{"userID":"rq%d"%i} for i in range(10)]}))')" >/dev/null
+rd() { # name port conns
+	{ printf 'token = "%s"\nbody = [[%s]]\n' "$tok" \
+		"$(python3 -c 'import json; print(json.dumps({"userIDs":["rq%d"%i for i in range(10)]}))')"
+	  cat bench/users_info.lua; } >"$work/rd.lua"
+	wrk -t"$(( $3 > 1 ? 2 : 1 ))" -c"$3" -d"${secs}s" -s "$work/rd.lua" "http://127.0.0.1:$2" |
+		awk -v n="$1" '/^RESULT/ { for (i = 2; i <= NF; i++) { split($i, kv, "="); print n, kv[1], kv[2] } }'
+}
+rd three_leader_read_c1 "$lp" 1
+rd three_follower_read_c1 "$fp" 1
+rd three_leader_read_c50 "$lp" 50
+rd three_follower_read_c50 "$fp" 50
 
 # ---- failover, five times: writes through a node that survives, the leader killed
 python3 - "$base" "$secret" "$work" "$build" "$cl" "$ca" <<'EOF'
