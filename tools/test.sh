@@ -13,6 +13,7 @@ fi
 ninja -C "$build" || { echo "0 passed, 1 failed"; exit 1; }
 ./tests/sdk-js/install.sh || { echo "0 passed, 1 failed"; exit 1; } # the real OpenIM JS SDK (test-only)
 ./tests/sdk-go/build.sh "$build" || echo "sdk-go: build failed; test_sdk_go will report it" # the real OpenIM Go SDK (test-only)
+./tests/linear/build.sh "$build" || echo "linear: build failed; test_cluster_linear will report it" # Porcupine checker (test-only)
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 meson test -C "$build" --print-errorlogs --num-processes 2 "$@"
