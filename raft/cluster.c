@@ -610,6 +610,14 @@ int clu_start(const struct clu_opts *o, struct clu **out, char *err, size_t errl
 	raft_set_election_timeout(&c->raft, et);
 	raft_set_heartbeat_timeout(&c->raft, et / 10 ? et / 10 : 1);
 	/*
+	 * A snapshot marker sent to a node that was down is lost, and raft 0.15
+	 * waits install_snapshot_timeout (30 s by default) before it sends
+	 * another: a restarted follower would wait that long.  The marker is 16
+	 * bytes (the data streams separately), so resending it soon is cheap; a
+	 * second marker reaching a follower that has installed is a no-op.
+	 */
+	raft_set_install_snapshot_timeout(&c->raft, IM_MAX(3 * et, 1000u));
+	/*
 	 * Pre-vote (Raft thesis §9.6): a node that was cut off or blocked (for
 	 * instance while installing an engine copy) does not raise the term and
 	 * depose a healthy leader when it comes back.

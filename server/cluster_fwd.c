@@ -248,7 +248,25 @@ static void conn_closed(uv_handle_t *h)
 	im_free(fc);
 }
 
-/* Closes the connection; what was in flight fails (invariant 3). */
+/*
+ * A read barrier whose leader went away is asked again of the next leader
+ * (reading twice is harmless), until its deadline; true if it was queued.
+ */
+static bool barrier_retry(struct node *n, struct fwd_op *op)
+{
+	if (!op->barrier || op->req == NULL || n->closing)
+		return false;
+	op->state = OP_QUEUED;
+	op->next = NULL;
+	if (n->queue_tail)
+		n->queue_tail->next = op;
+	else
+		n->queue_head = op;
+	n->queue_tail = op;
+	return true;
+}
+
+/* Closes the connection; the writes in flight fail (invariant 3), barriers are asked again. */
 static void conn_drop(struct node *n, const char *why)
 {
 	struct fconn *fc = n->conn;
@@ -261,6 +279,8 @@ static void conn_drop(struct node *n, const char *why)
 	while (fc->sent_head) {
 		struct fwd_op *op = fc->sent_head;
 		fc->sent_head = op->next;
+		if (barrier_retry(n, op))
+			continue;
 		op_answer(op, IM_ENOTLEADER);
 		op_free(op);
 	}
@@ -296,6 +316,10 @@ static int on_message_complete(llhttp_t *p)
 	fc->body.len = 0;
 	if (op->req == NULL || status != 0) {
 		im_free(res);
+		/* Asked a node that no longer leads: ask the next leader (the pump timer sends it).
+		 */
+		if (status == IM_ENOTLEADER && barrier_retry(n, op))
+			return 0;
 		op_answer(op, status);
 		op_free(op);
 		return 0;
