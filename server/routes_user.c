@@ -132,8 +132,10 @@ static void user_register(struct api_req *r)
  * The notifications of a profile change (online only, §8.4-8.5): 1303
  * UserInfoUpdated to the user, and when the nickname or face changes 1209
  * FriendInfoUpdated to each friend that lists the user (the engine bumps
- * their friend logs).  One command carries at most ENG_ITEMS_MAX items: the
- * friends beyond that get no push and see the change at their next sync.
+ * their friend logs in the update itself).  One command carries at most
+ * ENG_ITEMS_MAX items: the update carries the 1303 and the first friends'
+ * 1209s, then NOOP commands carry the rest, ENG_ITEMS_MAX at a time, and the
+ * request is answered after the last (as import_friend does).
  */
 struct profile_notes {
 	uint32_t n;
@@ -150,52 +152,104 @@ static void profile_notes_free(struct profile_notes *pn)
 	im_free(pn);
 }
 
-struct profile_scan {
-	struct api_req *r;
+/* The friends to tell, copied out of the read snapshot; one allocation (r->state). */
+struct profile_state {
+	char user[ENG_ID_MAX + 1];
+	size_t n, next;
+	struct {
+		uint32_t off, len;
+	} ids[];
+	/* then the ids' bytes */
+};
+
+static struct im_str profile_id(const struct profile_state *st, size_t i)
+{
+	const char *bytes = (const char *)&st->ids[st->n];
+	return (struct im_str){bytes + st->ids[i].off, st->ids[i].len};
+}
+
+struct friend_collect {
 	struct eng_rtxn *rt;
-	struct profile_notes *pn;
 	struct im_str user;
+	struct im_buf bytes, spans; /* the ids, and (off, len) pairs */
+	size_t n;
 	int rv;
 };
 
-static int profile_friend_cb(const struct eng_friend *f, void *arg)
+static int collect_cb(const struct eng_friend *f, void *arg)
 {
-	struct profile_scan *ps = arg;
+	struct friend_collect *fc = arg;
 	struct eng_friend back;
-	if (ps->pn->n == ENG_ITEMS_MAX)
-		return 1;
-	if (eng_friend_get(ps->rt, f->friend_user_id, ps->user, &back) != 0)
-		return 0;
-	json_t *t = json_object();
-	json_object_set_new(t, "userID", json_str(ps->user));
-	ps->rv =
-	    msg_notification(ps->r->s, MSG_NOTIF_STREAM_ONLINE, 1209, 1,
-			     im_str_c(ps->r->who.user_id), f->friend_user_id, IM_STR_LIT(""), t,
-			     ps->r->op_id, &ps->pn->nb[ps->pn->n], &ps->pn->items[ps->pn->n]);
-	if (ps->rv != 0)
-		return 1;
-	ps->pn->n++;
+	if (eng_friend_get(fc->rt, f->friend_user_id, fc->user, &back) != 0)
+		return 0; /* they do not list the user (one-sided import) */
+	uint32_t span[2] = {(uint32_t)fc->bytes.len, f->friend_user_id.n};
+	fc->rv = im_buf_add(&fc->bytes, f->friend_user_id.p, f->friend_user_id.n);
+	if (fc->rv == 0)
+		fc->rv = im_buf_add(&fc->spans, span, sizeof(span));
+	fc->n++;
+	return fc->rv != 0;
+}
+
+/* The state of a profile change that tells friends: the friends listing user, or NULL. */
+static struct profile_state *profile_state_new(struct eng_rtxn *rt, struct im_str user, int *rv)
+{
+	struct friend_collect fc = {.rt = rt, .user = user};
+	eng_friend_scan(rt, user, 0, 0, collect_cb, &fc, NULL);
+	struct profile_state *st = NULL;
+	*rv = fc.rv;
+	if (*rv == 0) {
+		st = im_calloc(1, sizeof(*st) + fc.n * sizeof(st->ids[0]) + fc.bytes.len);
+		*rv = st ? 0 : -ENOMEM;
+	}
+	if (st) {
+		snprintf(st->user, sizeof(st->user), "%.*s", (int)user.n, user.p);
+		st->n = fc.n;
+		memcpy(st->ids, fc.spans.p, fc.spans.len);
+		memcpy((char *)&st->ids[st->n], fc.bytes.p, fc.bytes.len);
+	}
+	im_buf_free(&fc.bytes);
+	im_buf_free(&fc.spans);
+	return st;
+}
+
+/* Adds 1209s to pn for the next friends of st until pn is full. */
+static int profile_batch(struct api_req *r, struct profile_state *st, struct profile_notes *pn)
+{
+	while (st->next < st->n && pn->n < ENG_ITEMS_MAX) {
+		json_t *t = json_object();
+		json_object_set_new(t, "userID", json_string(st->user));
+		int rv = msg_notification(r->s, MSG_NOTIF_STREAM_ONLINE, 1209, 1,
+					  im_str_c(r->who.user_id), profile_id(st, st->next),
+					  IM_STR_LIT(""), t, r->op_id, &pn->nb[pn->n],
+					  &pn->items[pn->n]);
+		if (rv != 0)
+			return rv;
+		pn->n++;
+		st->next++;
+	}
 	return 0;
 }
 
-static int profile_notes(struct api_req *r, struct eng_rtxn *rt, const struct eng_user *old,
-			 const struct eng_user *u, uint32_t mask, struct profile_notes *pn)
+/* Each command applied: the next batch of 1209s, or the answer. */
+static void profile_done(struct api_req *r, int status, const struct eng_result *res)
 {
-	json_t *t = json_object();
-	json_object_set_new(t, "userID", json_str(u->user_id));
-	int rv =
-	    msg_notification(r->s, MSG_NOTIF_STREAM_ONLINE, 1303, 1, im_str_c(r->who.user_id),
-			     u->user_id, IM_STR_LIT(""), t, r->op_id, &pn->nb[0], &pn->items[0]);
-	if (rv != 0)
-		return rv;
-	pn->n = 1;
-	bool profile = ((mask & ENG_USER_NICKNAME) && !im_str_eq(old->nickname, u->nickname)) ||
-		       ((mask & ENG_USER_FACE_URL) && !im_str_eq(old->face_url, u->face_url));
-	if (!profile)
-		return 0;
-	struct profile_scan ps = {r, rt, pn, u->user_id, 0};
-	eng_friend_scan(rt, u->user_id, 0, 0, profile_friend_cb, &ps, NULL);
-	return ps.rv;
+	struct profile_state *st = r->state;
+	if (res->code != 0 || st == NULL || st->next >= st->n) {
+		no_data_done(r, status, res);
+		return;
+	}
+	struct profile_notes *pn = im_calloc(1, sizeof(*pn));
+	int rv = pn == NULL ? -ENOMEM : profile_batch(r, st, pn);
+	if (rv != 0) {
+		profile_notes_free(pn);
+		api_fail_im(r, rv, "user notification");
+		return;
+	}
+	struct eng_cmd cmd = {.type = ENG_CMD_NOOP, .now_ms = r->s->now_ms()};
+	cmd.n_items = pn->n;
+	cmd.items = pn->items;
+	api_propose(r, &cmd, profile_done);
+	profile_notes_free(pn);
 }
 
 /*
@@ -220,8 +274,24 @@ static void propose_update(struct api_req *r, struct eng_user *u, uint32_t mask)
 	struct eng_cmd cmd = {.type = ENG_CMD_USER_UPDATE, .now_ms = r->s->now_ms()};
 	cmd.u.user_update.mask = mask;
 	cmd.u.user_update.user = *u;
-	struct profile_notes *pn = im_calloc(1, sizeof(*pn));
-	int rv = pn == NULL ? -ENOMEM : profile_notes(r, rt, &old, u, mask, pn);
+	bool profile = ((mask & ENG_USER_NICKNAME) && !im_str_eq(old.nickname, u->nickname)) ||
+		       ((mask & ENG_USER_FACE_URL) && !im_str_eq(old.face_url, u->face_url));
+	int rv = 0;
+	if (profile)
+		r->state = profile_state_new(rt, u->user_id, &rv);
+	struct profile_notes *pn = rv == 0 ? im_calloc(1, sizeof(*pn)) : NULL;
+	if (pn) {
+		json_t *t = json_object();
+		json_object_set_new(t, "userID", json_str(u->user_id));
+		rv = msg_notification(r->s, MSG_NOTIF_STREAM_ONLINE, 1303, 1,
+				      im_str_c(r->who.user_id), u->user_id, IM_STR_LIT(""), t,
+				      r->op_id, &pn->nb[0], &pn->items[0]);
+		pn->n = rv == 0;
+	} else if (rv == 0) {
+		rv = -ENOMEM;
+	}
+	if (rv == 0 && r->state)
+		rv = profile_batch(r, r->state, pn);
 	if (rv != 0) {
 		profile_notes_free(pn);
 		api_fail_im(r, rv, "user notification");
@@ -229,7 +299,7 @@ static void propose_update(struct api_req *r, struct eng_user *u, uint32_t mask)
 	}
 	cmd.n_items = pn->n;
 	cmd.items = pn->items;
-	api_propose(r, &cmd, no_data_done);
+	api_propose(r, &cmd, profile_done);
 	profile_notes_free(pn);
 }
 

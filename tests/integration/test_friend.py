@@ -224,6 +224,31 @@ class FriendTest(ServerTest):
         self.assertCode(env, 0)
         self.assertEqual(env["data"]["seqs"][conv]["maxSeq"], 1)
 
+    def test_profile_change_tells_every_friend(self):
+        """A nickname change sends 1209 FriendInfoUpdated to every friend online: 150 friends,
+        more than one command's 64 notifications (the update carries the first, NOOP commands the
+        rest, and the request is answered after the last)."""
+        ids = ["pf%03d" % i for i in range(150)]
+        self.assertCode(self.srv.register(self.admin, ids + ["pfowner"]), 0)
+        self.ok("import_friend", {"ownerUserID": "pfowner", "friendUserIDs": ids}, "admin")
+        toks = {u: self.srv.user_token(self.admin, u) for u in ids}
+        owner_tok = self.srv.user_token(self.admin, "pfowner")
+
+        async def run():
+            clients = [await Client(u, toks[u]).connect(self.srv.ws_port) for u in ids]
+            try:
+                env = self.srv.post("/user/update_user_info", {"userInfo": {
+                    "userID": "pfowner", "nickname": "renamed"}}, token=owner_tok)
+                self.assertCode(env, 0)
+                for u, c in zip(ids, clients):
+                    kind, conv, m = await next_push(c, {1209})
+                    self.assertEqual((kind, m["recvID"]), ("notificationMsgs", u))
+                    self.assertEqual(tips(m), {"userID": "pfowner"})
+            finally:
+                for c in clients:
+                    await c.close()
+        asyncio.run(run())
+
     # ------------------------------------------------------------ blacklists
 
     def test_blacklist(self):
