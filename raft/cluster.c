@@ -429,6 +429,11 @@ void clu_nudge(struct clu *c)
 		c->nudging = true;
 }
 
+unsigned clu_member_count(struct clu *c)
+{
+	return c->raft.configuration.n;
+}
+
 uint64_t clu_commit_index(struct clu *c)
 {
 	return c->raft.commit_index;

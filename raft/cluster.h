@@ -287,6 +287,9 @@ typedef void (*clu_change_cb)(void *data, int status, const char *msg);
 int clu_change(struct clu *c, const struct clu_change_args *a, clu_change_cb cb, void *data,
 	       char *err, size_t errlen);
 
+/* The number of servers in the current Raft configuration (any role). */
+unsigned clu_member_count(struct clu *c);
+
 /* Raft's commit index on this node (a leader's covers every acknowledged write). */
 uint64_t clu_commit_index(struct clu *c);
 

@@ -105,8 +105,7 @@ static void stop(struct app *a, int code)
 		a->node = NULL;
 		a->srv.node = NULL;
 	}
-	if (cfg_clustered(&a->cfg))
-		uv_close((uv_handle_t *)&a->admin_retry, NULL);
+	uv_close((uv_handle_t *)&a->admin_retry, NULL);
 	if (a->clu)
 		clu_close(a->clu, on_clu_closed, a);
 	else {
@@ -179,7 +178,7 @@ static void admin_done(struct clu_req *req, int status, const struct eng_result 
 	im_buf_free(&a->admin_cmd);
 	if (a->stopping)
 		return;
-	if (status != 0 && cfg_clustered(&a->cfg)) {
+	if (status != 0 && a->node) {
 		/* A cluster: the leader may be changing or not listening yet; try again. */
 		IM_WARN("creating the admin users: %s; retrying", im_strerror(status));
 		uv_timer_start(&a->admin_retry, admin_retry_cb, 200, 0);
@@ -461,7 +460,7 @@ static int cmd_serve(int argc, char **argv)
 			     .eng = a.eng,
 			     .secret = im_str_c(a.cfg.secret),
 			     .token_expire_s = a.cfg.token_expire_days * 86400,
-			     .propose = cfg_clustered(&a.cfg) ? node_propose : propose_real,
+			     .propose = propose_real,
 			     .now_ms = im_now_ms,
 			     .on_kick = auth_kick_tokens};
 
@@ -509,10 +508,8 @@ static int cmd_serve(int argc, char **argv)
 			      .on_answered = on_answered,
 			      .install = install_engine,
 			      .arg = &a};
-	if (cfg_clustered(&a.cfg)) {
-		uv_timer_init(&a.loop, &a.admin_retry);
-		a.admin_retry.data = &a;
-	}
+	uv_timer_init(&a.loop, &a.admin_retry);
+	a.admin_retry.data = &a;
 	rv = clu_start(&co, &a.clu, err, sizeof(err));
 	if (rv != 0) {
 		fprintf(stderr, "imlog: raft: %s\n", err);
@@ -520,7 +517,13 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	a.srv.clu = a.clu;
-	if (cfg_clustered(&a.cfg)) {
+	/*
+	 * A cluster node: started with cluster or join, or a Raft configuration
+	 * of several servers on disk (a node that joined, restarted without
+	 * --join).  raft_start has loaded the configuration.
+	 */
+	if (cfg_clustered(&a.cfg) || clu_member_count(a.clu) > 1) {
+		a.srv.propose = node_propose;
 		rv = node_start(&a.srv, &a.node);
 		if (rv != 0) {
 			fprintf(stderr, "imlog: node channel: %s\n", im_strerror(rv));

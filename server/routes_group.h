@@ -65,6 +65,15 @@ int grp_note_user(struct api_req *r, struct grp_notes *gn, int32_t ct, struct im
 void grp_notes_propose(struct api_req *r, struct grp_notes *gn, int rv, struct eng_cmd *cmd,
 		       api_done done);
 
+/*
+ * The group side of user's profile change (OpenIM's NotificationUserInfoUpdate):
+ * if user is a member of live group gid without both a group nickname and a
+ * group face, proposes a member-log update (MEMBER_SET, no field changed)
+ * carrying 1516 GroupMemberInfoSet to the group, and returns true (done runs,
+ * or r is answered with an error).  False: nothing to do for gid.
+ */
+bool grp_profile_changed(struct api_req *r, struct im_str gid, struct im_str user, api_done done);
+
 /* The usual outcome mapping of a group change: {} or the code of res. */
 void grp_change_done(struct api_req *r, int status, const struct eng_result *res);
 

@@ -505,6 +505,36 @@ static void set_group_member_info(struct api_req *r)
 	grp_notes_propose(r, gn, rv, &cmd, grp_change_done);
 }
 
+bool grp_profile_changed(struct api_req *r, struct im_str gid, struct im_str user, api_done done)
+{
+	struct eng_rtxn *rt = api_read(r);
+	struct eng_group g;
+	struct eng_member m;
+	if (rt == NULL || eng_group_get(rt, gid, &g) != 0 || g.status == 2 /* dismissed */ ||
+	    eng_member_get(rt, gid, user, &m) != 0 || (m.nickname.n > 0 && m.face_url.n > 0))
+		return false; /* gone meanwhile, or the group shows its own name and face */
+	struct sync_vlog v;
+	int rv = sync_vlog_after(rt, ENG_VLOG_GROUP_MEMBER, MEMBER_LOG, gid, true, &v);
+	struct grp_notes *gn = rv == 0 ? grp_notes_new() : NULL;
+	if (gn) {
+		struct im_str op = im_str_c(r->who.user_id); /* the user, or an app admin */
+		json_t *op_json = grp_op_json(rt, gid, op);
+		json_t *t = tips_new(&g, op_json, r->s->now_ms(), &v);
+		json_decref(op_json);
+		json_object_set_new(t, "changedUser", api_member_json(&m));
+		json_object_set_new(t, "groupSortVersion", json_integer(0));
+		rv = grp_note_group(r, gn, 1516, false, op, gid, t);
+	}
+	uint32_t mask = 0; /* nothing changes in the row: the member log records an update */
+	struct eng_cmd cmd = {.type = ENG_CMD_MEMBER_SET, .now_ms = r->s->now_ms()};
+	cmd.m.member_set.group_id = gid;
+	cmd.m.member_set.n_members = 1;
+	cmd.m.member_set.members = &m;
+	cmd.m.member_set.masks = &mask;
+	grp_notes_propose(r, gn, rv, &cmd, done);
+	return true;
+}
+
 /* ---------------------------------------------------------------- owner, dismiss */
 
 static void transfer_group(struct api_req *r)

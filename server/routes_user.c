@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "api.h"
+#include "routes_group.h"
 #include "gateway.h"
 #include "msg.h"
 
@@ -129,12 +130,15 @@ static void user_register(struct api_req *r)
 /* ---------------------------------------------------------------- updates */
 
 /*
- * The notifications of a profile change (online only, §8.4-8.5): 1303
- * UserInfoUpdated to the user, and when the nickname or face changes 1209
- * FriendInfoUpdated to each friend that lists the user (the engine bumps
- * their friend logs in the update itself).  One command carries at most
- * ENG_ITEMS_MAX items: the update carries the 1303 and the first friends'
- * 1209s, then NOOP commands carry the rest, ENG_ITEMS_MAX at a time, and the
+ * The notifications of a profile change (online only, §8.4-8.5), as
+ * OpenIM's NotificationUserInfoUpdate: 1303 UserInfoUpdated to the user,
+ * and when the nickname or face changes, 1209 FriendInfoUpdated to each
+ * friend that lists the user (the engine bumps their friend logs in the
+ * update itself) and, in each group where the user has no group nickname
+ * or no group face, a member-log update with 1516 GroupMemberInfoSet
+ * (grp_profile_changed).  One command carries at most ENG_ITEMS_MAX items:
+ * the update carries the 1303 and the first friends' 1209s, NOOP commands
+ * the rest, ENG_ITEMS_MAX at a time, then one command per group; the
  * request is answered after the last (as import_friend does).
  */
 struct profile_notes {
@@ -152,10 +156,14 @@ static void profile_notes_free(struct profile_notes *pn)
 	im_free(pn);
 }
 
-/* The friends to tell, copied out of the read snapshot; one allocation (r->state). */
+/*
+ * The friends and groups to tell, copied out of the read snapshot; one
+ * allocation (r->state).  ids[0, n) are friends, ids[n, n + n_groups) groups.
+ */
 struct profile_state {
 	char user[ENG_ID_MAX + 1];
 	size_t n, next;
+	size_t n_groups, next_group;
 	struct {
 		uint32_t off, len;
 	} ids[];
@@ -164,7 +172,7 @@ struct profile_state {
 
 static struct im_str profile_id(const struct profile_state *st, size_t i)
 {
-	const char *bytes = (const char *)&st->ids[st->n];
+	const char *bytes = (const char *)&st->ids[st->n + st->n_groups];
 	return (struct im_str){bytes + st->ids[i].off, st->ids[i].len};
 }
 
@@ -176,25 +184,38 @@ struct friend_collect {
 	int rv;
 };
 
-static int collect_cb(const struct eng_friend *f, void *arg)
+static int collect_span(struct friend_collect *fc, struct im_str id)
 {
-	struct friend_collect *fc = arg;
-	struct eng_friend back;
-	if (eng_friend_get(fc->rt, f->friend_user_id, fc->user, &back) != 0)
-		return 0; /* they do not list the user (one-sided import) */
-	uint32_t span[2] = {(uint32_t)fc->bytes.len, f->friend_user_id.n};
-	fc->rv = im_buf_add(&fc->bytes, f->friend_user_id.p, f->friend_user_id.n);
+	uint32_t span[2] = {(uint32_t)fc->bytes.len, id.n};
+	fc->rv = im_buf_add(&fc->bytes, id.p, id.n);
 	if (fc->rv == 0)
 		fc->rv = im_buf_add(&fc->spans, span, sizeof(span));
 	fc->n++;
 	return fc->rv != 0;
 }
 
-/* The state of a profile change that tells friends: the friends listing user, or NULL. */
+static int collect_cb(const struct eng_friend *f, void *arg)
+{
+	struct friend_collect *fc = arg;
+	struct eng_friend back;
+	if (eng_friend_get(fc->rt, f->friend_user_id, fc->user, &back) != 0)
+		return 0; /* they do not list the user (one-sided import) */
+	return collect_span(fc, f->friend_user_id);
+}
+
+static int collect_group_cb(struct im_str gid, void *arg)
+{
+	return collect_span(arg, gid);
+}
+
+/* The state of a profile change that tells others: the friends listing user, its groups. */
 static struct profile_state *profile_state_new(struct eng_rtxn *rt, struct im_str user, int *rv)
 {
 	struct friend_collect fc = {.rt = rt, .user = user};
 	eng_friend_scan(rt, user, 0, 0, collect_cb, &fc, NULL);
+	size_t n_friends = fc.n;
+	if (fc.rv == 0)
+		eng_user_group_scan(rt, user, collect_group_cb, &fc);
 	struct profile_state *st = NULL;
 	*rv = fc.rv;
 	if (*rv == 0) {
@@ -203,9 +224,12 @@ static struct profile_state *profile_state_new(struct eng_rtxn *rt, struct im_st
 	}
 	if (st) {
 		snprintf(st->user, sizeof(st->user), "%.*s", (int)user.n, user.p);
-		st->n = fc.n;
-		memcpy(st->ids, fc.spans.p, fc.spans.len);
-		memcpy((char *)&st->ids[st->n], fc.bytes.p, fc.bytes.len);
+		st->n = n_friends;
+		st->n_groups = fc.n - n_friends;
+		if (fc.n > 0) {
+			memcpy(st->ids, fc.spans.p, fc.spans.len);
+			memcpy((char *)&st->ids[fc.n], fc.bytes.p, fc.bytes.len);
+		}
 	}
 	im_buf_free(&fc.bytes);
 	im_buf_free(&fc.spans);
@@ -230,11 +254,21 @@ static int profile_batch(struct api_req *r, struct profile_state *st, struct pro
 	return 0;
 }
 
-/* Each command applied: the next batch of 1209s, or the answer. */
+/* Each command applied: the next batch of 1209s, the next group, or the answer. */
 static void profile_done(struct api_req *r, int status, const struct eng_result *res)
 {
 	struct profile_state *st = r->state;
-	if (res->code != 0 || st == NULL || st->next >= st->n) {
+	if (res->code != 0 || st == NULL) {
+		no_data_done(r, status, res);
+		return;
+	}
+	if (st->next >= st->n) {
+		struct im_str user = im_str_c(st->user);
+		while (st->next_group < st->n_groups) {
+			struct im_str gid = profile_id(st, st->n + st->next_group++);
+			if (grp_profile_changed(r, gid, user, profile_done))
+				return;
+		}
 		no_data_done(r, status, res);
 		return;
 	}

@@ -184,6 +184,14 @@ class ClusterMembersTest(ClusterTestCase):
         self.send_rest(n4, 10)
         down.start()
         self.assert_all_hold_everything()
+        # Restarted with neither --join nor a member list, it is still a cluster node: its Raft
+        # configuration says so. It forwards writes and reads through the barrier.
+        n4.stop()
+        n4.join = ""
+        n4.start()
+        self.assertIsNot(self.c.leader(), n4)  # pre-vote: a restarted node does not depose it
+        self.send_rest(n4, 5)
+        self.assert_all_hold_everything()
 
     def test_3_removing_the_leader_moves_leadership_and_stops_it(self):
         lead = self.c.leader()

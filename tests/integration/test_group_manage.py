@@ -82,7 +82,40 @@ class GroupBase(ServerTest):
 
 
 class GroupManageTest(GroupBase):
-    users = ("mo", "ma", "mb", "mc", "md", "me", "mx")
+    users = ("mo", "ma", "mb", "mc", "md", "me", "mx", "mp", "mq")
+
+    def test_profile_change_updates_groups_without_own_name_and_face(self):
+        """A nickname change bumps the member log and sends 1516 in each group where the member
+        has no group nickname or no group face (OpenIM's NotificationUserInfoUpdate), before the
+        request is answered; a group showing both of its own is left alone."""
+        for gid in ("pg1", "pg2", "pg3"):
+            self.create(gid, "mq", ["mp"])
+        m = lambda gid, **kw: {"members": [dict({"groupID": gid, "userID": "mp"}, **kw)]}
+        self.ok("set_group_member_info", m("pg2", nickname="P2", faceURL="f2"), "mp")
+        self.ok("set_group_member_info", m("pg3", nickname="P3"), "mp")
+        before = {gid: self.versions(gid) for gid in ("pg1", "pg2", "pg3")}
+
+        async def body(cs):
+            env = self.srv.post("/user/update_user_info", {"userInfo": {
+                "userID": "mp", "nickname": "renamed"}}, token=self.tok["mp"])
+            self.assertCode(env, 0)
+            # Answered after every group's command: the logs moved already.
+            for gid in ("pg1", "pg3"):
+                vid, v0 = before[gid]
+                inc = self.since(gid, vid, v0)
+                self.assertEqual(([x["userID"] for x in inc["update"]], inc["version"]),
+                                 (["mp"], v0 + 1), gid)
+            self.assertEqual(self.versions("pg2"), before["pg2"])
+            seen = {}
+            while len(seen) < 2:
+                _, conv, msg = await next_push(cs["mq"], {1516})
+                t = tips(msg)
+                seen[msg["groupID"]] = t
+                self.assertEqual((conv, t["changedUser"]["userID"], t["opUser"]["userID"]),
+                                 ("n_" + msg["groupID"], "mp", "mp"))
+                self.assertEqual(t["groupMemberVersion"], before[msg["groupID"]][1] + 1)
+            self.assertEqual(sorted(seen), ["pg1", "pg3"])
+        self.run_ws(("mq",), body)
 
     def test_set_group_info(self):
         self.create("s1", "mo", ["mb", "mc"], ["ma"])

@@ -51,7 +51,9 @@ class Node(harness.Server):
         self.api_port, self.ws_port, self.raft_port = api_port, ws_port, raft_port
         self.log_path = os.path.join(cluster.log_dir, "node%d.log" % node_id)
         self._admin = None
-        self.join = None  # "HOST:PORT,...": start with --join (wait to be added) instead
+        # None: start with the cluster's --cluster/--cluster-api lists; "HOST:PORT,...": with
+        # --join (wait to be added); "": with neither (a node that joined, restarted)
+        self.join = None
 
     @property
     def api_addr(self):
@@ -70,7 +72,7 @@ class Node(harness.Server):
                "--api-addr", "%s:%d" % (self.host, self.api_port),
                "--ws-addr", "%s:%d" % (self.host, self.ws_port),
                "--raft-addr", "%s:%d" % (self.host, self.raft_port),
-               ] + (["--join", self.join] if self.join else
+               ] + (["--join", self.join] if self.join else [] if self.join == "" else
                     ["--cluster", self.cluster.members, "--cluster-api", self.cluster.api_members]) + [
                "--secret", self.secret, "--raft-segment-kb", "256",
                "--election-timeout-ms", "1000"] + self.args
