@@ -109,6 +109,9 @@ export class Client {
     this.userID = user.userID;
     this.token = token || user.token;
     this.platformID = user.platformID ?? cfg.platformID ?? 5;
+    // A user may have its own server (a cluster test puts users on different nodes).
+    this.wsAddr = user.wsAddr ?? cfg.wsAddr;
+    this.apiAddr = user.apiAddr ?? cfg.apiAddr;
     this.sdk = getSDK();
     this.events = []; // {event, data, errCode, errMsg, at}
     this.waiters = new Set();
@@ -208,7 +211,7 @@ export class Client {
   async login({ expectSync = true } = {}) {
     const since = this.mark();
     await call(`${this.name}.login`, this.sdk.login({
-      userID: this.userID, token: this.token, wsAddr: cfg.wsAddr, apiAddr: cfg.apiAddr,
+      userID: this.userID, token: this.token, wsAddr: this.wsAddr, apiAddr: this.apiAddr,
       platformID: this.platformID, logLevel: DEBUG ? 1 : 5,
     }));
     await this.waitFor('OnConnectSuccess', undefined, { since, failOn: ['OnConnectFailed'] });
