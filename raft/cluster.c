@@ -62,6 +62,8 @@ struct clu {
 	struct clu_chg chg;
 	/* clu_read_index: the last applied engine entry but nudges, and when; this term's start */
 	uint64_t write_index, write_ms, read_term, term_start;
+	uint64_t lease_until, lease_term; /* the leader lease (clu_lease_valid) */
+	struct clu_wait *confirms;	  /* waiting for a valid lease (clu_confirm) */
 	struct raft_fsm fsm;
 	struct clu_fsm fs;	/* the FSM's state: fs.eng is the engine (replaced by installs) */
 	uv_check_t check;	/* commits the engine batch, then answers */
@@ -258,10 +260,64 @@ static void finish(struct clu_req *req, int status)
 static void apply_cb(struct raft_apply *ar, int status, void *result)
 {
 	struct clu_req *req = ar->data;
+	struct clu *c = req->clu;
 	req->index = ar->index;
 	if (status == 0 && result != NULL)
 		req->res = *(struct eng_result *)result;
+	if (status == 0 && raft_state(&c->raft) == RAFT_LEADER) {
+		/* Committed in this term: a majority heard from this leader after t0. */
+		uint64_t until = req->t0 + c->raft.election_timeout / 2;
+		if (c->lease_term != c->raft.current_term || until > c->lease_until) {
+			c->lease_term = c->raft.current_term;
+			c->lease_until = until;
+		}
+	}
 	finish(req, clu__from_raft(status));
+}
+
+bool clu_lease_valid(struct clu *c)
+{
+	/* The precise clock: the loop's cached one may lag behind after a long iteration. */
+	return !c->closing && raft_state(&c->raft) == RAFT_LEADER && c->raft.transfer == NULL &&
+	       c->lease_term == c->raft.current_term && uv_hrtime() / 1000000 < c->lease_until;
+}
+
+void clu_confirm(struct clu *c, struct clu_wait *w, void (*cb)(struct clu_wait *w, int status))
+{
+	w->index = 0;
+	w->cb = cb;
+	w->next = c->confirms;
+	c->confirms = w;
+	clu_nudge(c);
+}
+
+void clu_confirm_cancel(struct clu *c, struct clu_wait *w)
+{
+	for (struct clu_wait **pw = &c->confirms; *pw; pw = &(*pw)->next)
+		if (*pw == w) {
+			*pw = w->next;
+			return;
+		}
+}
+
+/* After a commit: confirmations are answered once the lease is valid or leadership is gone. */
+static void confirms_check(struct clu *c)
+{
+	if (c->confirms == NULL)
+		return;
+	int status = c->closing				   ? IM_ESHUTDOWN
+		     : clu_lease_valid(c)		   ? 0
+		     : raft_state(&c->raft) != RAFT_LEADER ? IM_ENOTLEADER
+							   : 1;
+	if (status == 1) {
+		clu_nudge(c); /* keep one in flight until the lease is back */
+		return;
+	}
+	while (c->confirms) {
+		struct clu_wait *w = c->confirms;
+		c->confirms = w->next;
+		w->cb(w, status);
+	}
 }
 
 static void ignore_event(const struct eng_event *ev, void *arg)
@@ -314,6 +370,7 @@ static void check_cb(uv_check_t *h)
 		*pw = w->next;
 		w->cb(w, w->index > applied ? IM_ESHUTDOWN : 0);
 	}
+	confirms_check(c);
 	/* Pushes after answers: the ack of a send precedes its push (§4.5). */
 	if (c->on_answered)
 		c->on_answered(c->arg);
@@ -339,6 +396,7 @@ int clu_propose(struct clu *c, struct clu_req *req, const void *cmd, size_t len,
 	memcpy(buf.base, cmd, len);
 	memset((char *)buf.base + len, 0, padded - len);
 	memset(&req->res, 0, sizeof(req->res));
+	req->t0 = uv_now(c->loop);
 	req->cb = cb;
 	req->clu = c;
 	req->apply.data = req;

@@ -129,6 +129,7 @@ struct clu_req {
 	/* private */
 	clu_done_cb cb;
 	struct clu *clu;
+	uint64_t t0; /* uv_now() when proposed: the lease a commit gives starts there */
 	int status;
 	struct eng_result res;
 	struct clu_req *next;
@@ -163,6 +164,27 @@ struct clu_wait {
  */
 void clu_wait_applied(struct clu *c, struct clu_wait *w, uint64_t index,
 		      void (*cb)(struct clu_wait *w, int status));
+/*
+ * Leader lease (reads on the leader without a round trip, Raft thesis §6.4.1):
+ * followers refuse votes while they hear from a leader, and a voter only
+ * starts an election an election timeout after the last message from it.
+ * So once an entry this leader proposed at time t0 is committed, a majority
+ * heard from it after t0, and no other leader can exist before t0 plus an
+ * election timeout.  The lease runs until t0 + election timeout / 2 (the
+ * margin covers clock rate differences), never across a term change or
+ * during a leadership transfer.  Under a write load the writes keep it
+ * fresh; otherwise clu_confirm() renews it with a nudge.
+ */
+bool clu_lease_valid(struct clu *c);
+
+/*
+ * cb runs once, later: status 0 when this node leads with a valid lease
+ * (renewed by a nudge if needed), IM_ENOTLEADER when it does not lead (or
+ * lost leadership meanwhile), IM_ESHUTDOWN when the cluster closes.  w as in
+ * clu_wait_applied (its index is unused).
+ */
+void clu_confirm(struct clu *c, struct clu_wait *w, void (*cb)(struct clu_wait *w, int status));
+
 /* The index this node's engine has committed everything up to (see clu_wait_applied). */
 uint64_t clu_applied(struct clu *c);
 /* Forgets a wait whose cb has not run (cb never runs then). */
@@ -305,6 +327,8 @@ uint64_t clu_commit_index(struct clu *c);
  * appends nothing.  0 when this node does not lead.
  */
 uint64_t clu_read_index(struct clu *c);
+/* Forgets a clu_confirm() whose cb has not run. */
+void clu_confirm_cancel(struct clu *c, struct clu_wait *w);
 
 /* This node leads (proposals may succeed here). */
 bool clu_is_leader(struct clu *c);

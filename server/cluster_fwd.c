@@ -48,8 +48,9 @@ struct fwd_op {
 	uint64_t index;
 	struct clu_wait wait;
 	struct clu_watch watch;
-	bool watching; /* watch registered and not fired */
-	bool barrier;  /* a read barrier (node_read_barrier): no command, nothing to watch */
+	bool watching;	 /* watch registered and not fired */
+	bool barrier;	 /* a read barrier (node_read_barrier): no command, nothing to watch */
+	bool confirming; /* its wait is a clu_confirm(), not a clu_wait_applied() */
 	struct eng_result res;
 };
 
@@ -501,16 +502,48 @@ static void expire(struct node *n, int64_t now)
 			continue;
 		}
 		*p = op->next;
-		clu_wait_cancel(n->s->clu, &op->wait);
+		if (op->confirming)
+			clu_confirm_cancel(n->s->clu, &op->wait);
+		else
+			clu_wait_cancel(n->s->clu, &op->wait);
 		op_answer(op, n->closing ? IM_ESHUTDOWN : IM_ENOTLEADER);
 		op_free(op);
 	}
 }
 
-/* A read barrier on the leader: answered now if its engine has the read index, else waits. */
+static void barrier_here(struct node *n, struct fwd_op *op);
+
+static void barrier_confirmed(struct clu_wait *w, int status)
+{
+	struct fwd_op *op = w->data;
+	struct node *n = op->n;
+	list_remove(&n->waiting, op);
+	if (status == 0) {
+		barrier_here(n, op);
+		return;
+	}
+	op_answer(op, status);
+	op_free(op);
+}
+
+/*
+ * A read barrier on the leader: with a valid lease, answered now if its
+ * engine has the read index, else once it has; without one, the lease is
+ * renewed first (clu_confirm).
+ */
 static void barrier_here(struct node *n, struct fwd_op *op)
 {
 	struct clu *c = n->s->clu;
+	if (!clu_lease_valid(c)) {
+		op->state = OP_WAIT;
+		op->confirming = true;
+		op->next = n->waiting;
+		n->waiting = op;
+		op->wait.data = op;
+		clu_confirm(c, &op->wait, barrier_confirmed);
+		return;
+	}
+	op->confirming = false;
 	uint64_t idx = clu_read_index(c);
 	if (clu_applied(c) >= idx) {
 		op_answer(op, 0);
@@ -613,7 +646,7 @@ int node_read_barrier(struct srv *s, struct clu_req *req, clu_done_cb cb)
 	struct node *n = s->node;
 	if (n == NULL)
 		return 1;
-	if (clu_is_leader(s->clu) && clu_applied(s->clu) >= clu_read_index(s->clu))
+	if (clu_lease_valid(s->clu) && clu_applied(s->clu) >= clu_read_index(s->clu))
 		return 1; /* the usual case on a leader: nothing to wait for */
 	return enqueue(n, req, NULL, 0, cb);
 }
@@ -862,6 +895,58 @@ static void in_done(struct clu_req *creq, int status, const struct eng_result *r
 		clu_nudge(s->clu);
 }
 
+/*
+ * POST /cluster/node/readindex: the read index (clu_read_index), from the
+ * leader only and under a valid lease: a leader cut off from the majority
+ * that does not know it yet could answer an old index.  Without a lease the
+ * answer waits for its renewal (clu_confirm).
+ */
+struct ri_in {
+	struct clu_wait w;
+	struct http_req *h; /* NULL once the peer went away */
+	struct srv *s;
+};
+
+static void ri_abort(struct http_req *h)
+{
+	struct ri_in *in = h->data;
+	in->h = NULL;
+}
+
+static void ri_confirmed(struct clu_wait *w, int status)
+{
+	struct ri_in *in = w->data;
+	if (in->h) {
+		in->h->data = NULL;
+		in->h->on_abort = NULL;
+		in_answer(in->h, status, status == 0 ? clu_read_index(in->s->clu) : 0, NULL);
+	}
+	im_free(in);
+}
+
+static void readindex_serve(struct srv *s, struct http_req *h)
+{
+	if (clu_lease_valid(s->clu)) {
+		in_answer(h, 0, clu_read_index(s->clu), NULL);
+		return;
+	}
+	if (!clu_is_leader(s->clu)) {
+		in_answer(h, IM_ENOTLEADER, 0, NULL);
+		return;
+	}
+	struct ri_in *in = im_calloc(1, sizeof(*in));
+	if (in == NULL) {
+		in_answer(h, -ENOMEM, 0, NULL);
+		return;
+	}
+	in->h = h;
+	in->s = s;
+	in->w.data = in;
+	h->data = in;
+	h->on_abort = ri_abort;
+	clu_confirm(s->clu, &in->w, ri_confirmed);
+}
+
 /* Compares in time independent of where the strings differ. */
 static bool same(struct im_str a, const char *b)
 {
@@ -902,10 +987,8 @@ void node_handle(struct srv *s, struct http_req *h)
 		return;
 	}
 	if (im_str_eq(h->path, IM_STR_LIT("/cluster/node/readindex")) && h->error == 0) {
-		/* The commit index, from the leader only (a follower's may be behind). */
 		if (node__auth_ok(s, h, "readindex", h->body, h->body_len))
-			in_answer(h, clu_is_leader(s->clu) ? 0 : IM_ENOTLEADER,
-				  clu_read_index(s->clu), NULL);
+			readindex_serve(s, h);
 		return;
 	}
 	if (!im_str_eq(h->path, IM_STR_LIT("/cluster/node/forward")) || h->error != 0) {

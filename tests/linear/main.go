@@ -1,7 +1,7 @@
 // Command linear drives a concurrent read/write workload against the REST API of every node of an
 // imlog cluster and checks the recorded history for linearizability with Porcupine.
 //
-// The object under test is a register per user: the user's nickname, written with
+// The object under test is a register per user (PREFIX0..): the user's nickname, written with
 // /user/update_user_info and read with /user/get_users_info. Each client is bound to one node and
 // does one operation at a time: a write of a fresh value or a read, on a random key. Faults
 // (processes killed and restarted) are the caller's doing while this runs.
@@ -25,6 +25,7 @@ import (
 	"math/rand"
 	"net/http"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,8 +130,11 @@ func main() {
 	nodes := flag.String("nodes", "", "REST addresses HOST:PORT,... (clients are spread over them)")
 	secret := flag.String("secret", "", "the cluster's admin secret")
 	seconds := flag.Float64("seconds", 10, "how long the workload runs")
-	clients := flag.Int("clients", 6, "concurrent clients")
-	keys := flag.Int("keys", 4, "registers (users lin0..linK-1, registered with nickname init)")
+	clients := flag.Int("clients", 6, "concurrent clients (reads and writes)")
+	readers := flag.Int("readers", 0, "more clients that only read (they never block on a write, "+
+		"so they go on reading from a node cut off from the others)")
+	keys := flag.Int("keys", 4, "registers (users PREFIX0..PREFIXK-1, registered with nickname init)")
+	prefix := flag.String("prefix", "lin", "the registers' user id prefix")
 	seed := flag.Int64("seed", time.Now().UnixNano(), "random seed")
 	viz := flag.String("viz", "", "where to write the visualization of a failed check")
 	flag.Parse()
@@ -161,17 +165,22 @@ func main() {
 		wg      sync.WaitGroup
 	)
 	deadline := start.Add(time.Duration(*seconds * float64(time.Second)))
-	for cl := 0; cl < *clients; cl++ {
+	// Client ids: writers 0..clients-1 (then +k*total after an unknown write), readers after
+	// them; the node of client id i is i % len(nodes) (total is a multiple of it).
+	total := *clients + *readers
+	total += (len(ns) - total%len(ns)) % len(ns)
+	for cl := 0; cl < *clients+*readers; cl++ {
 		wg.Add(1)
+		readOnly := cl >= *clients
 		go func(cl int) {
 			defer wg.Done()
 			rng := rand.New(rand.NewSource(*seed + int64(cl)))
 			n := ns[cl%len(ns)]
 			c := &http.Client{Timeout: 10 * time.Second}
 			for i := 0; time.Now().Before(deadline); i++ {
-				key := fmt.Sprintf("lin%d", rng.Intn(*keys))
+				key := fmt.Sprintf("%s%d", *prefix, rng.Intn(*keys))
 				opid := fmt.Sprintf("lin-%d-%d", cl, i)
-				in := input{key: key, write: rng.Intn(2) == 0}
+				in := input{key: key, write: !readOnly && rng.Intn(2) == 0}
 				call := now()
 				if in.write {
 					in.value = fmt.Sprintf("c%d-%d", cl, i)
@@ -196,7 +205,7 @@ func main() {
 					if !ok {
 						// A fresh client id: a client's operations must not overlap, and this one
 						// never returns.
-						cl += *clients
+						cl += total
 						time.Sleep(50 * time.Millisecond)
 					}
 					continue
@@ -250,6 +259,25 @@ func main() {
 		fmt.Println("the check timed out (60 s): no verdict")
 	}
 	if res != porcupine.Ok {
+		// The registers that fail on their own, with their operations in call order.
+		for _, part := range model.Partition(history) {
+			one := model
+			one.Partition = nil
+			if porcupine.CheckOperations(one, part) {
+				continue
+			}
+			sort.Slice(part, func(i, j int) bool { return part[i].Call < part[j].Call })
+			fmt.Printf("register %s is not linearizable; its operations (ms, client%%nodes = node):\n",
+				part[0].Input.(input).key)
+			for _, op := range part {
+				ret := "never"
+				if op.Return != math.MaxInt64 {
+					ret = fmt.Sprintf("%.1f", float64(op.Return)/1e6)
+				}
+				fmt.Printf("  %8.1f %8s client %d node %d: %s\n", float64(op.Call)/1e6, ret,
+					op.ClientId, op.ClientId%len(ns), model.DescribeOperation(op.Input, op.Output))
+			}
+		}
 		if *viz != "" {
 			if f, err := os.Create(*viz); err == nil {
 				porcupine.Visualize(model, info, f)
