@@ -457,7 +457,18 @@ static void api_dispatch(struct api_req *r)
 	struct srv *s = r->s;
 	struct http_req *h = r->http;
 	const struct api_route *route = r->route;
-	if (!(route->flags & API_NO_TOKEN)) {
+	bool signed_by_node = false;
+	if ((route->flags & API_NODE_AUTH) && s->node && http_req_header(h, "X-Imlog-Auth").n > 0) {
+		/* Signed with the cluster's secret instead of a token (no write needed to ask). */
+		if (!node_timed_auth_ok(s, h, route->path)) {
+			api_fail(r, OI_TOKEN_INVALID, "node signature invalid or stale");
+			return;
+		}
+		r->who.admin = true;
+		snprintf(r->who.user_id, sizeof(r->who.user_id), "%s", "imlog-node");
+		signed_by_node = true;
+	}
+	if (!(route->flags & API_NO_TOKEN) && !signed_by_node) {
 		struct im_str tok = http_req_header(h, "token");
 		if (tok.n == 0) {
 			api_fail(r, OI_ARGS, "header must have token");

@@ -173,6 +173,7 @@ enum {
 	API_NO_TOKEN = 1u << 0,
 	API_RAW_BODY = 1u << 1,	  /* not JSON: the handler reads it */
 	API_NO_BARRIER = 1u << 2, /* served from this node's state as it is (cluster admin calls) */
+	API_NODE_AUTH = 1u << 3,  /* or signed with the cluster's secret (node_timed_auth_ok) */
 };
 extern const struct api_route api_routes_auth[];
 extern const struct api_route api_routes_user[];

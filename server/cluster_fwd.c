@@ -947,6 +947,32 @@ static void readindex_serve(struct srv *s, struct http_req *h)
 	clu_confirm(s->clu, &in->w, ri_confirmed);
 }
 
+static bool same(struct im_str a, const char *b);
+
+bool node_timed_auth_ok(struct srv *s, struct http_req *h, const char *label)
+{
+	struct im_str ts = http_req_header(h, "X-Imlog-Time");
+	char tsz[32], mac[65];
+	snprintf(tsz, sizeof(tsz), "%.*s", (int)IM_MIN(ts.n, 31u), ts.p);
+	node_auth(s->secret, label, tsz, strlen(tsz), mac);
+	if (!same(http_req_header(h, "X-Imlog-Auth"), mac)) {
+		IM_WARN("node channel: %s from %s refused (bad HMAC: not the cluster's secret?)",
+			label, h->peer);
+		return false;
+	}
+	char *end;
+	long long t = strtoll(tsz, &end, 10);
+	return end != tsz && *end == '\0' && llabs(t - (long long)time(NULL)) <= NODE_AUTH_SKEW_S;
+}
+
+void node_timed_auth_headers(struct im_str secret, const char *label, char *out, size_t outlen)
+{
+	char ts[32], mac[65];
+	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+	node_auth(secret, label, ts, strlen(ts), mac);
+	snprintf(out, outlen, "X-Imlog-Time: %s\r\nX-Imlog-Auth: %s\r\n", ts, mac);
+}
+
 /* Compares in time independent of where the strings differ. */
 static bool same(struct im_str a, const char *b)
 {

@@ -84,6 +84,16 @@ void node_tell_removed(struct srv *s, uint64_t id, const char *addr);
 /* Seconds a timestamped node request (snapshot, removed) may be off the receiver's clock. */
 #define NODE_AUTH_SKEW_S 300
 
+/*
+ * A request signed with the cluster's secret for label: X-Imlog-Time (unix
+ * seconds, within NODE_AUTH_SKEW_S of this node's clock) and X-Imlog-Auth =
+ * node_auth(label, that time).  True when both hold; answers nothing.
+ */
+bool node_timed_auth_ok(struct srv *s, struct http_req *h, const char *label);
+
+/* Fills the two headers of node_timed_auth_ok (each line ending in CRLF) into out. */
+void node_timed_auth_headers(struct im_str secret, const char *label, char *out, size_t outlen);
+
 /* Answers a request under /cluster/node/ (called by api_handle). */
 void node_handle(struct srv *s, struct http_req *h);
 

@@ -252,7 +252,7 @@ static void cluster_remove(struct api_req *r)
 
 const struct api_route api_routes_cluster[] = {
     /* This node's own view, also without a leader (a partition is when it matters). */
-    {"/cluster/status", cluster_status, API_NO_BARRIER},
+    {"/cluster/status", cluster_status, API_NO_BARRIER | API_NODE_AUTH},
     /* Done by the leader, whose state is current. */
     {"/cluster/add", cluster_add, API_NO_BARRIER},
     {"/cluster/remove", cluster_remove, API_NO_BARRIER},

@@ -4,6 +4,8 @@ during a send load, a wiped node catching up by an engine copy, and a rolling re
 
 Figures printed (failover time) are measurements, never assertions."""
 import asyncio
+import hashlib
+import hmac
 import http.client
 import json
 import signal
@@ -359,6 +361,20 @@ class Cluster3Test(ClusterTestCase):
         status, _, _ = n.raw("POST", "/cluster/node/snapshot", b"",
                              {"X-Imlog-Auth": "0" * 64, "X-Imlog-Time": str(int(time.time()))})
         self.assertEqual(status, 401)
+        # /cluster/status signed with the secret instead of a token: a wrong signature, a stale
+        # time or another route's signature get 1502; the right one answers.
+        def signed(label, secret, t):
+            mac = hmac.new(secret.encode(), ("%s\n%d" % (label, t)).encode(),
+                           hashlib.sha256).hexdigest()
+            return n.post("/cluster/status", {}, headers={"X-Imlog-Time": str(t),
+                                                          "X-Imlog-Auth": mac})
+        now = int(time.time())
+        for label, secret, t in (("/cluster/status", "wrong", now),
+                                 ("/cluster/status", self.c.secret, now - 3600),
+                                 ("/cluster/add", self.c.secret, now)):
+            self.assertEqual(signed(label, secret, t)["errCode"], 1502, (label, t))
+        env = signed("/cluster/status", self.c.secret, now)
+        self.assertEqual((env["errCode"], env["data"]["nodeID"]), (0, 1), env)
 
 
 if __name__ == "__main__":

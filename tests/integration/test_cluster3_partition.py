@@ -117,6 +117,10 @@ class PartitionTest(unittest.TestCase):
             for t in threads:
                 t.join(120)
             self.assertEqual(minority, [500] * 3)  # refused (retryable), never acknowledged
+            # `imlog cluster status` still answers on the cut-off node (signed, no token write).
+            rc, out, err = self.c.cli("status", api=lead.api_addr)
+            self.assertEqual(rc, 0, out + err)
+            self.assertEqual(json.loads(out)["nodeID"], lead.node_id)
         finally:
             for f in followers:
                 self.cut(lead, f, add=False)
