@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/random.h>
 #include <time.h>
 #include <zlib.h>
@@ -220,5 +223,27 @@ int im_b64_encode(struct im_buf *out, const void *p, size_t n)
 	}
 	*d = '\0';
 	out->len += need;
+	return 0;
+}
+
+int im_ipv4_parse(const char *p, size_t len, struct sockaddr_in *out)
+{
+	char tmp[64];
+	if (p == NULL || len == 0 || len >= sizeof(tmp))
+		return IM_EINVAL;
+	memcpy(tmp, p, len);
+	tmp[len] = '\0';
+	char *colon = strrchr(tmp, ':');
+	if (colon == NULL || colon[1] == '\0')
+		return IM_EINVAL;
+	*colon = '\0';
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	memset(out, 0, sizeof(*out));
+	out->sin_family = AF_INET;
+	out->sin_port = htons((uint16_t)port);
+	if (*end != '\0' || port < 1 || port > 65535 ||
+	    inet_pton(AF_INET, tmp, &out->sin_addr) != 1)
+		return IM_EINVAL;
 	return 0;
 }

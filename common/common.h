@@ -124,6 +124,13 @@ int im_b64_encode(struct im_buf *out, const void *p, size_t n);
 /* Fills buf with n bytes from the kernel's random source.  0 or -errno. */
 int im_random(void *buf, size_t n);
 
+/*
+ * Parses the IPv4 "A.B.C.D:PORT" in p[0, len) (port 1-65535, nothing else)
+ * into *out.  0, or IM_EINVAL.
+ */
+struct sockaddr_in;
+int im_ipv4_parse(const char *p, size_t len, struct sockaddr_in *out);
+
 /* Big-endian helpers for keys and records. */
 static inline void im_put_be32(unsigned char *p, uint32_t v)
 {

@@ -114,19 +114,8 @@ static int clu__from_raft(int rv)
 
 static bool ipv4_hostport(const char *p, size_t len)
 {
-	char tmp[CLU_ADDR_MAX];
-	if (len == 0 || len >= sizeof(tmp))
-		return false;
-	memcpy(tmp, p, len);
-	tmp[len] = '\0';
-	char *colon = strrchr(tmp, ':');
-	if (colon == NULL || colon[1] == '\0')
-		return false;
-	*colon = '\0';
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
 	struct sockaddr_in sa;
-	return *end == '\0' && port > 0 && port < 65536 && uv_ip4_addr(tmp, (int)port, &sa) == 0;
+	return len < CLU_ADDR_MAX && im_ipv4_parse(p, len, &sa) == 0;
 }
 
 bool clu_addr_split(const char *addr, char raft[CLU_ADDR_MAX], char api[CLU_ADDR_MAX])
@@ -505,9 +494,14 @@ uint64_t clu_read_index(struct clu *c)
 		c->read_term = c->raft.current_term;
 		c->term_start = raft_last_index(&c->raft);
 	}
-	uint64_t idx = IM_MAX(c->write_index, c->term_start);
-	if (c->raft.commit_index < idx ||
-	    uv_now(c->loop) - c->write_ms <= c->raft.heartbeat_timeout)
+	return IM_MAX(c->write_index, c->term_start);
+}
+
+uint64_t clu_read_index_remote(struct clu *c)
+{
+	uint64_t idx = clu_read_index(c);
+	if (idx != 0 && (c->raft.commit_index < idx ||
+			 uv_now(c->loop) - c->write_ms <= c->raft.heartbeat_timeout))
 		clu_nudge(c);
 	return idx;
 }

@@ -321,12 +321,18 @@ uint64_t clu_commit_index(struct clu *c);
  * applied here that is not a nudge NOOP, and at least the last index of
  * the log when this term's leadership began (entries an earlier leader may
  * have acknowledged, which this leader may not know committed yet).  A
- * reader waits until its engine has it (clu_wait_applied).  If that entry
- * was applied within the last heartbeat interval the followers may not know
- * it is committed, so this also nudges (clu_nudge); an idle cluster
- * appends nothing.  0 when this node does not lead.
+ * reader waits until its engine has it (clu_wait_applied).  0 when this node
+ * does not lead.
  */
 uint64_t clu_read_index(struct clu *c);
+/*
+ * clu_read_index() for a follower's read barrier: if that entry was applied
+ * within the last heartbeat interval the follower may not know it is
+ * committed yet, so this also nudges (clu_nudge) rather than leave it
+ * waiting for the next heartbeat.  An idle cluster appends nothing; reads on
+ * the leader itself use clu_read_index() and never append.
+ */
+uint64_t clu_read_index_remote(struct clu *c);
 /* Forgets a clu_confirm() whose cb has not run. */
 void clu_confirm_cancel(struct clu *c, struct clu_wait *w);
 

@@ -446,15 +446,8 @@ bool node_member_api(struct srv *s, uint64_t id, char out[CLU_ADDR_MAX])
 static void conn_open(struct node *n, uint64_t leader)
 {
 	char buf[CLU_ADDR_MAX];
-	const char *addr = node_member_api(n->s, leader, buf) ? buf : NULL;
-	char host[128];
 	struct sockaddr_in sa;
-	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
-		return;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	if (uv_ip4_addr(host, atoi(colon + 1), &sa) != 0)
+	if (!node_member_api(n->s, leader, buf) || im_ipv4_parse(buf, strlen(buf), &sa) != 0)
 		return;
 	struct fconn *fc = im_calloc(1, sizeof(*fc));
 	if (fc == NULL)
@@ -726,14 +719,8 @@ static void bcast_connected(uv_connect_t *cr, int status)
 static void bcast_one(struct node *n, const char *addr, const char *label,
 		      const struct im_buf *body)
 {
-	char host[128];
 	struct sockaddr_in sa;
-	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host))
-		return;
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	if (uv_ip4_addr(host, atoi(colon + 1), &sa) != 0)
+	if (addr == NULL || im_ipv4_parse(addr, strlen(addr), &sa) != 0)
 		return;
 	struct bcast *b = im_calloc(1, sizeof(*b));
 	if (b == NULL)
@@ -861,9 +848,11 @@ void node_close(struct node *n)
 
 /* ---------------------------------------------------------------- the leader's side */
 
+/* A node request the leader answers later: a forward (creq) or a read index (w). */
 struct fwd_in {
 	struct clu_req creq;
-	struct http_req *h;
+	struct clu_wait w;
+	struct http_req *h; /* NULL once the peer went away */
 	struct srv *s;
 };
 
@@ -871,6 +860,21 @@ static void in_abort(struct http_req *h)
 {
 	struct fwd_in *in = h->data;
 	in->h = NULL;
+}
+
+/* Holds h for a later answer (in_abort forgets it if the peer goes), or NULL. */
+static struct fwd_in *in_hold(struct srv *s, struct http_req *h)
+{
+	struct fwd_in *in = im_calloc(1, sizeof(*in));
+	if (in == NULL)
+		return NULL;
+	in->h = h;
+	in->s = s;
+	in->creq.data = in;
+	in->w.data = in;
+	h->data = in;
+	h->on_abort = in_abort;
+	return in;
 }
 
 static void in_answer(struct http_req *h, int status, uint64_t index, const struct eng_result *res)
@@ -901,50 +905,29 @@ static void in_done(struct clu_req *creq, int status, const struct eng_result *r
  * that does not know it yet could answer an old index.  Without a lease the
  * answer waits for its renewal (clu_confirm).
  */
-struct ri_in {
-	struct clu_wait w;
-	struct http_req *h; /* NULL once the peer went away */
-	struct srv *s;
-};
-
-static void ri_abort(struct http_req *h)
-{
-	struct ri_in *in = h->data;
-	in->h = NULL;
-}
-
 static void ri_confirmed(struct clu_wait *w, int status)
 {
-	struct ri_in *in = w->data;
-	if (in->h) {
-		in->h->data = NULL;
-		in->h->on_abort = NULL;
-		in_answer(in->h, status, status == 0 ? clu_read_index(in->s->clu) : 0, NULL);
-	}
+	struct fwd_in *in = w->data;
+	if (in->h)
+		in_answer(in->h, status, status == 0 ? clu_read_index_remote(in->s->clu) : 0, NULL);
 	im_free(in);
 }
 
 static void readindex_serve(struct srv *s, struct http_req *h)
 {
 	if (clu_lease_valid(s->clu)) {
-		in_answer(h, 0, clu_read_index(s->clu), NULL);
+		in_answer(h, 0, clu_read_index_remote(s->clu), NULL);
 		return;
 	}
 	if (!clu_is_leader(s->clu)) {
 		in_answer(h, IM_ENOTLEADER, 0, NULL);
 		return;
 	}
-	struct ri_in *in = im_calloc(1, sizeof(*in));
-	if (in == NULL) {
+	struct fwd_in *in = in_hold(s, h);
+	if (in == NULL)
 		in_answer(h, -ENOMEM, 0, NULL);
-		return;
-	}
-	in->h = h;
-	in->s = s;
-	in->w.data = in;
-	h->data = in;
-	h->on_abort = ri_abort;
-	clu_confirm(s->clu, &in->w, ri_confirmed);
+	else
+		clu_confirm(s->clu, &in->w, ri_confirmed);
 }
 
 static bool same(struct im_str a, const char *b);
@@ -1027,20 +1010,12 @@ void node_handle(struct srv *s, struct http_req *h)
 		in_answer(h, IM_ENOTLEADER, 0, NULL);
 		return;
 	}
-	struct fwd_in *in = im_calloc(1, sizeof(*in));
-	if (in == NULL) {
-		in_answer(h, -ENOMEM, 0, NULL);
-		return;
-	}
-	in->h = h;
-	in->s = s;
-	in->creq.data = in;
-	int rv = clu_propose(s->clu, &in->creq, h->body, h->body_len, in_done);
+	struct fwd_in *in = in_hold(s, h);
+	int rv = in ? clu_propose(s->clu, &in->creq, h->body, h->body_len, in_done) : -ENOMEM;
 	if (rv != 0) {
+		h->data = NULL;
+		h->on_abort = NULL;
 		im_free(in);
 		in_answer(h, rv, 0, NULL);
-		return;
 	}
-	h->data = in;
-	h->on_abort = in_abort;
 }

@@ -214,18 +214,9 @@ void node__snapshot_serve(struct srv *s, struct http_req *h)
 
 static int dial(const char *addr, int timeout_s, char *err, size_t errlen)
 {
-	char host[128];
-	const char *colon = addr ? strrchr(addr, ':') : NULL;
-	if (colon == NULL || (size_t)(colon - addr) >= sizeof(host)) {
-		snprintf(err, errlen, "bad address %s", addr ? addr : "(none)");
-		return -EINVAL;
-	}
-	memcpy(host, addr, (size_t)(colon - addr));
-	host[colon - addr] = '\0';
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons((uint16_t)atoi(colon + 1))};
-	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
-		snprintf(err, errlen, "bad IPv4 address %s", addr);
+	struct sockaddr_in sa;
+	if (addr == NULL || im_ipv4_parse(addr, strlen(addr), &sa) != 0) {
+		snprintf(err, errlen, "bad IPv4 HOST:PORT %s", addr ? addr : "(none)");
 		return -EINVAL;
 	}
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
